@@ -1,0 +1,257 @@
+"""The shared base of every config, its validation, and the shapes a level trains on.
+
+A config describes one level of a chain. For an upsampling level, ``config.model.input``
+describes the whole video of the level below (x^{l-1}): its frames, resolution and temporal
+subsampling, which the chain checks against that level's own saved config. Configs are
+ml_collections ``ConfigDict`` files with ``get_config(arg)``; ``arg="runlocal"`` shrinks any
+of them to a tiny version for tests and CPU runs (big_vision's pattern).
+"""
+
+import dataclasses
+import importlib.util
+import pathlib
+
+import ml_collections
+from ml_collections import config_dict
+
+from hvg_jax.models import resolution as res_lib
+
+DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(ValueError):
+  """A config that cannot describe a level; the message names the field and the fix."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults shared by every level: the papers' training recipe (HVG A, SPEC 4)."""
+  c = ml_collections.ConfigDict()
+  c.name = ""
+  c.level = 1
+  c.runlocal = False
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = ""
+  c.data.num_classes = 0  # 0: unconditional
+  c.data.frames = 0  # frames of the whole video at this level (x^l)
+  c.data.resolution = 0
+  c.data.subsample = 1  # temporal stride relative to the raw frame rate
+
+  c.model = ml_collections.ConfigDict()
+  c.model.dtype = "float32"
+  # Input frames per training window of an upsampling level (None: the whole video).
+  c.model.window = config_dict.placeholder(int)
+  c.model.matching = False  # matching discriminator D_M (upsampling levels)
+  c.model.matching_pool = False  # 2x2-pool D_M's input as D_T's (project choice: no)
+  c.model.g = ml_collections.ConfigDict()
+  c.model.g.ch = 128
+  c.model.g.mults = (8, 8, 4, 2)
+  c.model.g.z_dim = 128
+  c.model.g.embed_dim = 128
+  c.model.g.keep_unit = "last"  # level 1: the unit that does not upsample (HVG: last)
+  c.model.d = ml_collections.ConfigDict()
+  c.model.d.ch = 128
+  c.model.d.mults = (2, 4, 8, 16, 16)
+  c.model.d.spatial_frames = 8  # k frames judged by D_S
+  c.model.d.temporal_3d_blocks = 2
+  c.model.d.temporal_downsample = False  # halve time in D_T's 3D blocks (papers: silent)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 512
+  c.train.num_steps = 100_000
+  c.train.g_lr = 1e-4
+  c.train.d_lr = 5e-4
+  c.train.b1 = 0.0  # BigGAN's Adam betas; the papers do not state theirs
+  c.train.b2 = 0.999
+  c.train.d_steps = 2
+  c.train.ema_decay = config_dict.placeholder(float)  # None: no EMA of G (HVG)
+  c.train.ema_start = 0
+  return c
+
+
+def upsampling_base(*, input_frames: int, input_resolution: int, input_subsample: int):
+  """Base of an upsampling level whose level below outputs the given whole video."""
+  c = base_config()
+  c.model.input = ml_collections.ConfigDict(
+      dict(frames=input_frames, resolution=input_resolution, subsample=input_subsample))
+  c.model.matching = True
+  c.model.g.keep_unit = config_dict.placeholder(str)  # every unit upsamples
+  return c
+
+
+def parse_arg(arg: str | None, **defaults):
+  """'runlocal,seed=3' -> dict(runlocal=True, seed=3), typed after ``defaults``."""
+  out = dict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key not in defaults:
+      raise ConfigError(f"unknown config argument {key!r}; known: {sorted(defaults)}")
+    kind = type(defaults[key])
+    out[key] = (value.lower() in ("", "1", "true", "yes")) if kind is bool else kind(value)
+  return out
+
+
+def finalize(config: ml_collections.ConfigDict, arg: str | None = None):
+  """Applies the config-file argument (``runlocal``), validates, and returns the config."""
+  args = parse_arg(arg, runlocal=False)
+  if args["runlocal"]:
+    apply_runlocal(config)
+  validate(config)
+  return config
+
+
+def load_config(path: str | pathlib.Path, arg: str | None = None):
+  """Loads a config file's ``get_config(arg)`` by path (what --config=path:arg does)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise ConfigError(f"config file {path} does not exist")
+  spec = importlib.util.spec_from_file_location(f"hvg_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg is not None else module.get_config()
+
+
+def _tiny_resolution(r: int) -> int:
+  return max(8, r // 4)
+
+
+def apply_runlocal(c: ml_collections.ConfigDict):
+  """Shrinks a config in place to the same structure at a size a laptop CPU trains.
+
+  Resolutions drop 4x (at least 8 px), widths to a few channels; generators drop the
+  units and discriminators the blocks that served the removed resolutions.
+  """
+  upsampling = c.level > 1
+  r_old, r_new = c.data.resolution, _tiny_resolution(c.data.resolution)
+  n_g = res_lib.generator_units(r_new, upsampling)
+  c.model.g.mults = tuple(c.model.g.mults)[-n_g:]
+  n_d = len(c.model.d.mults) - (res_lib.doublings(r_old) - res_lib.doublings(r_new))
+  c.model.d.mults = tuple(c.model.d.mults)[:max(n_d, res_lib.discriminator_min_blocks(r_new))]
+  c.data.resolution = r_new
+  if upsampling:
+    c.model.input.resolution = _tiny_resolution(c.model.input.resolution)
+  c.model.g.update(ch=4, z_dim=8, embed_dim=8)
+  c.model.d.ch = 4
+  c.train.update(batch_size=4, num_steps=20)
+  c.runlocal = True
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelShapes:
+  """What one level trains on and produces, derived from a validated config."""
+  level: int
+  num_classes: int
+  resolution: int  # x^l frame size
+  frames: int  # frames G outputs per training example (the window, or the whole video)
+  video_frames: int  # frames of the whole x^l
+  input_resolution: int | None = None  # x^{l-1} frame size (upsampling levels)
+  input_frames: int | None = None  # input frames per training example
+  input_video_frames: int | None = None  # frames of the whole x^{l-1}
+  time_factor: int | None = None  # x^l frames per x^{l-1} frame
+
+  @property
+  def upsampling(self) -> bool:
+    return self.level > 1
+
+
+def level_shapes(c: ml_collections.ConfigDict) -> LevelShapes:
+  validate(c)
+  if c.level == 1:
+    return LevelShapes(level=1, num_classes=c.data.num_classes,
+                       resolution=c.data.resolution, frames=c.data.frames,
+                       video_frames=c.data.frames)
+  factor = c.model.input.subsample // c.data.subsample
+  window = c.model.window or c.model.input.frames
+  return LevelShapes(
+      level=c.level, num_classes=c.data.num_classes, resolution=c.data.resolution,
+      frames=window * factor, video_frames=c.data.frames,
+      input_resolution=c.model.input.resolution, input_frames=window,
+      input_video_frames=c.model.input.frames, time_factor=factor)
+
+
+def _check(ok: bool, message: str):
+  if not ok:
+    raise ConfigError(message)
+
+
+def _check_resolution(field: str, value):
+  try:
+    res_lib.doublings(int(value))
+  except ValueError:
+    raise ConfigError(f"{field}: {value} px is not 4 * 2^k (8, 16, 32, 64, 128, 256, ...); "
+                      "the networks grow from and shrink to 4x4 by factors of 2") from None
+
+
+def validate(c: ml_collections.ConfigDict):
+  """Raises ConfigError naming the first field that cannot describe a level."""
+  _check(isinstance(c.level, int) and c.level >= 1,
+         f"config.level: must be 1 (noise -> video) or more (upsampling), got {c.level!r}")
+  d = c.data
+  _check(d.frames >= 1, f"config.data.frames: must be at least 1, got {d.frames}")
+  _check(d.subsample >= 1, f"config.data.subsample: must be at least 1, got {d.subsample}")
+  _check(d.num_classes >= 0, f"config.data.num_classes: must be >= 0, got {d.num_classes}")
+  _check_resolution("config.data.resolution", d.resolution)
+  m = c.model
+  _check(m.dtype in DTYPES, f"config.model.dtype: one of {DTYPES}, got {m.dtype!r}")
+  upsampling = c.level > 1
+
+  n_units = res_lib.generator_units(d.resolution, upsampling)
+  kind = "an upsampling generator has one unit per doubling" if upsampling else (
+      "a level-1 generator has one unit per doubling plus one that keeps the resolution")
+  _check(len(m.g.mults) == n_units,
+         f"config.model.g.mults: {kind}, so {d.resolution} px from 4x4 needs {n_units} "
+         f"entries; got {len(m.g.mults)}: {tuple(m.g.mults)}")
+  _check(min(m.g.mults) >= 1 and m.g.ch >= 1, "config.model.g.ch/mults: widths must be >= 1")
+  if not upsampling:
+    _check(m.g.keep_unit in ("first", "last"),
+           f"config.model.g.keep_unit: 'first' or 'last', got {m.g.keep_unit!r}")
+  n_blocks = res_lib.discriminator_min_blocks(d.resolution)
+  _check(len(m.d.mults) >= n_blocks,
+         f"config.model.d.mults: the spatial discriminator needs at least {n_blocks} blocks "
+         f"to bring {d.resolution} px down to 4x4; got {len(m.d.mults)}: {tuple(m.d.mults)}")
+  _check(min(m.d.mults) >= 1 and m.d.ch >= 1, "config.model.d.ch/mults: widths must be >= 1")
+  _check(0 <= m.d.temporal_3d_blocks <= len(m.d.mults),
+         f"config.model.d.temporal_3d_blocks: between 0 and len(config.model.d.mults)="
+         f"{len(m.d.mults)}, got {m.d.temporal_3d_blocks}")
+  _check(m.d.spatial_frames >= 1,
+         f"config.model.d.spatial_frames: must be >= 1, got {m.d.spatial_frames}")
+
+  if not upsampling:
+    _check("input" not in m,
+           "config.model.input: level 1 generates from noise and has no input video; "
+           "remove it or set config.level > 1")
+    _check(m.window is None, "config.model.window: only upsampling levels train on windows")
+    _check(not m.matching, "config.model.matching: level 1 has no input to match; set False")
+  else:
+    _check("input" in m, f"config.model.input: level {c.level} upsamples the video of the "
+           "level below; describe it as config.model.input (frames, resolution, subsample)")
+    i = m.input
+    _check_resolution("config.model.input.resolution", i.resolution)
+    _check(i.resolution <= d.resolution,
+           f"config.model.input.resolution: the level below ({i.resolution} px) must not be "
+           f"larger than this level's config.data.resolution ({d.resolution} px)")
+    _check(i.subsample % d.subsample == 0 and i.subsample >= d.subsample,
+           f"config.model.input.subsample: the level below keeps every {i.subsample}-th raw "
+           f"frame, this level every {d.subsample}-th (config.data.subsample); the level "
+           "below's stride must be a multiple of this level's")
+    factor = i.subsample // d.subsample
+    _check(d.frames == i.frames * factor,
+           f"config.data.frames: {i.frames} frames from the level below "
+           f"(config.model.input.frames) at {factor}x the frame rate make "
+           f"{i.frames * factor} frames, not {d.frames}")
+    if m.window is not None:
+      _check(1 <= m.window <= i.frames,
+             f"config.model.window: a window of {m.window} input frames does not fit the "
+             f"{i.frames}-frame video of the level below (config.model.input.frames)")
+    if m.matching:
+      r_m = i.resolution // 2 if m.matching_pool else i.resolution
+      _check_resolution("config.model.input.resolution (matching discriminator input)", r_m)
+
+  t = c.train
+  _check(t.batch_size >= 1, f"config.train.batch_size: must be >= 1, got {t.batch_size}")
+  _check(t.d_steps >= 1, f"config.train.d_steps: must be >= 1, got {t.d_steps}")
+  _check(t.g_lr > 0 and t.d_lr > 0, "config.train.g_lr/d_lr: learning rates must be > 0")
+  if t.ema_decay is not None:
+    _check(0.0 < t.ema_decay < 1.0,
+           f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")

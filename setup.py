@@ -1,0 +1,29 @@
+"""hvg_jax: hierarchical video GANs (HVG / CVG / SSW-GAN, DVD-GAN baseline) in JAX."""
+import setuptools
+
+setuptools.setup(
+    name="hvg_jax",
+    version="0.1.0",
+    description="Hierarchical video GANs in JAX/Flax NNX, from a coarse "
+    "level-1 video GAN up through upsampling levels.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["hvg_jax", "hvg_jax.*"]),
+    install_requires=[
+        "absl-py",
+        "clu>=0.0.12",
+        "flax>=0.12",
+        "jax>=0.7",
+        "ml-collections>=1.0",
+        "numpy",
+        "optax",
+        "orbax-checkpoint",
+        "tensorboard",  # clu's metric writers need it; tensorflow-cpu does not pull it in.
+        "tensorflow-cpu",
+        "tensorflow-datasets",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-xdist", "scipy"],
+    },
+)
