@@ -24,6 +24,6 @@ setuptools.setup(
         "tensorflow-datasets",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scipy"],
+        "test": ["pytest", "pytest-xdist"],
     },
 )

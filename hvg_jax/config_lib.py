@@ -14,7 +14,7 @@ import pathlib
 import ml_collections
 from ml_collections import config_dict
 
-from hvg_jax.models import resolution as res_lib
+from hvg_jax import resolution as res_lib
 
 DTYPES = ("float32", "bfloat16")
 
@@ -119,8 +119,9 @@ def _tiny_resolution(r: int) -> int:
 def apply_runlocal(c: ml_collections.ConfigDict):
   """Shrinks a config in place to the same structure at a size a laptop CPU trains.
 
-  Resolutions drop 4x (at least 8 px), widths to a few channels; generators drop the
-  units and discriminators the blocks that served the removed resolutions.
+  Resolutions drop 4x (at least 8 px) and widths to a few channels. Generators keep the
+  units a smaller resolution needs (the last entries of their multipliers) and
+  discriminators as many blocks as before minus the removed doublings (the first entries).
   """
   upsampling = c.level > 1
   r_old, r_new = c.data.resolution, _tiny_resolution(c.data.resolution)
@@ -143,10 +144,10 @@ class LevelShapes:
   level: int
   num_classes: int
   resolution: int  # x^l frame size
-  frames: int  # frames G outputs per training example (the window, or the whole video)
+  train_frames: int  # frames G outputs per training example (a window, or the video)
   video_frames: int  # frames of the whole x^l
   input_resolution: int | None = None  # x^{l-1} frame size (upsampling levels)
-  input_frames: int | None = None  # input frames per training example
+  input_train_frames: int | None = None  # input frames per training example
   input_video_frames: int | None = None  # frames of the whole x^{l-1}
   time_factor: int | None = None  # x^l frames per x^{l-1} frame
 
@@ -155,18 +156,19 @@ class LevelShapes:
     return self.level > 1
 
 
-def level_shapes(c: ml_collections.ConfigDict) -> LevelShapes:
-  validate(c)
+def level_shapes(c: ml_collections.ConfigDict, *, validated: bool = False) -> LevelShapes:
+  if not validated:
+    validate(c)
   if c.level == 1:
     return LevelShapes(level=1, num_classes=c.data.num_classes,
-                       resolution=c.data.resolution, frames=c.data.frames,
+                       resolution=c.data.resolution, train_frames=c.data.frames,
                        video_frames=c.data.frames)
   factor = c.model.input.subsample // c.data.subsample
   window = c.model.window or c.model.input.frames
   return LevelShapes(
       level=c.level, num_classes=c.data.num_classes, resolution=c.data.resolution,
-      frames=window * factor, video_frames=c.data.frames,
-      input_resolution=c.model.input.resolution, input_frames=window,
+      train_frames=window * factor, video_frames=c.data.frames,
+      input_resolution=c.model.input.resolution, input_train_frames=window,
       input_video_frames=c.model.input.frames, time_factor=factor)
 
 
@@ -183,8 +185,23 @@ def _check_resolution(field: str, value):
                       "the networks grow from and shrink to 4x4 by factors of 2") from None
 
 
+def _check_temporal_halving(c, name: str, frames: int, resolution: int):
+  """With d.temporal_downsample, each downsampling 3D block halves the frames."""
+  if not c.model.d.temporal_downsample:
+    return
+  downs = res_lib.discriminator_downsampling(len(c.model.d.mults), resolution)
+  halvings = sum(downs[:c.model.d.temporal_3d_blocks])
+  _check(frames % 2**halvings == 0,
+         f"config.model.d.temporal_downsample: {name} would halve its {frames} frames "
+         f"{halvings} times; that needs a multiple of {2**halvings} frames")
+
+
 def validate(c: ml_collections.ConfigDict):
-  """Raises ConfigError naming the first field that cannot describe a level."""
+  """Raises ConfigError naming the first field that cannot describe a level.
+
+  An upsampling level may keep the frame rate or the resolution of the level below (a
+  factor of 1): the papers always double the frame rate, but nothing here depends on it.
+  """
   _check(isinstance(c.level, int) and c.level >= 1,
          f"config.level: must be 1 (noise -> video) or more (upsampling), got {c.level!r}")
   d = c.data
@@ -192,6 +209,8 @@ def validate(c: ml_collections.ConfigDict):
   _check(d.subsample >= 1, f"config.data.subsample: must be at least 1, got {d.subsample}")
   _check(d.num_classes >= 0, f"config.data.num_classes: must be >= 0, got {d.num_classes}")
   _check_resolution("config.data.resolution", d.resolution)
+  _check(d.resolution >= 8, f"config.data.resolution: at least 8 px (D_T judges the video "
+         f"2x2-pooled), got {d.resolution}")
   m = c.model
   _check(m.dtype in DTYPES, f"config.model.dtype: one of {DTYPES}, got {m.dtype!r}")
   upsampling = c.level > 1
@@ -202,15 +221,18 @@ def validate(c: ml_collections.ConfigDict):
   _check(len(m.g.mults) == n_units,
          f"config.model.g.mults: {kind}, so {d.resolution} px from 4x4 needs {n_units} "
          f"entries; got {len(m.g.mults)}: {tuple(m.g.mults)}")
-  _check(min(m.g.mults) >= 1 and m.g.ch >= 1, "config.model.g.ch/mults: widths must be >= 1")
+  _check(m.g.ch >= 1, f"config.model.g.ch: must be >= 1, got {m.g.ch}")
+  _check(min(m.g.mults) >= 1, f"config.model.g.mults: must all be >= 1, got {m.g.mults}")
   if not upsampling:
     _check(m.g.keep_unit in ("first", "last"),
            f"config.model.g.keep_unit: 'first' or 'last', got {m.g.keep_unit!r}")
   n_blocks = res_lib.discriminator_min_blocks(d.resolution)
-  _check(len(m.d.mults) >= n_blocks,
-         f"config.model.d.mults: the spatial discriminator needs at least {n_blocks} blocks "
-         f"to bring {d.resolution} px down to 4x4; got {len(m.d.mults)}: {tuple(m.d.mults)}")
-  _check(min(m.d.mults) >= 1 and m.d.ch >= 1, "config.model.d.ch/mults: widths must be >= 1")
+  _check(n_blocks <= len(m.d.mults) <= n_blocks + 1,
+         f"config.model.d.mults: the spatial discriminator takes {d.resolution} px down to "
+         f"4x4 in {n_blocks} blocks, or {n_blocks + 1} with one more at 4x4 (the papers' "
+         f"32 px ones); got {len(m.d.mults)}: {tuple(m.d.mults)}")
+  _check(m.d.ch >= 1, f"config.model.d.ch: must be >= 1, got {m.d.ch}")
+  _check(min(m.d.mults) >= 1, f"config.model.d.mults: must all be >= 1, got {m.d.mults}")
   _check(0 <= m.d.temporal_3d_blocks <= len(m.d.mults),
          f"config.model.d.temporal_3d_blocks: between 0 and len(config.model.d.mults)="
          f"{len(m.d.mults)}, got {m.d.temporal_3d_blocks}")
@@ -228,9 +250,9 @@ def validate(c: ml_collections.ConfigDict):
            "level below; describe it as config.model.input (frames, resolution, subsample)")
     i = m.input
     _check_resolution("config.model.input.resolution", i.resolution)
-    _check(i.resolution <= d.resolution,
-           f"config.model.input.resolution: the level below ({i.resolution} px) must not be "
-           f"larger than this level's config.data.resolution ({d.resolution} px)")
+    _check(i.resolution <= d.resolution and d.resolution % i.resolution == 0,
+           f"config.model.input.resolution: the level below ({i.resolution} px) must divide "
+           f"this level's config.data.resolution ({d.resolution} px)")
     _check(i.subsample % d.subsample == 0 and i.subsample >= d.subsample,
            f"config.model.input.subsample: the level below keeps every {i.subsample}-th raw "
            f"frame, this level every {d.subsample}-th (config.data.subsample); the level "
@@ -244,14 +266,36 @@ def validate(c: ml_collections.ConfigDict):
       _check(1 <= m.window <= i.frames,
              f"config.model.window: a window of {m.window} input frames does not fit the "
              f"{i.frames}-frame video of the level below (config.model.input.frames)")
-    if m.matching:
-      r_m = i.resolution // 2 if m.matching_pool else i.resolution
-      _check_resolution("config.model.input.resolution (matching discriminator input)", r_m)
+  shapes = level_shapes(c, validated=True)
+  _check_temporal_halving(c, "D_T", shapes.train_frames, d.resolution // 2)
+  if upsampling and m.matching:
+    r_m = i.resolution // 2 if m.matching_pool else i.resolution
+    _check_resolution("config.model.input.resolution (matching discriminator input)", r_m)
+    _check_temporal_halving(c, "D_M", shapes.input_train_frames, r_m)
 
   t = c.train
   _check(t.batch_size >= 1, f"config.train.batch_size: must be >= 1, got {t.batch_size}")
   _check(t.d_steps >= 1, f"config.train.d_steps: must be >= 1, got {t.d_steps}")
-  _check(t.g_lr > 0 and t.d_lr > 0, "config.train.g_lr/d_lr: learning rates must be > 0")
+  _check(t.g_lr > 0, f"config.train.g_lr: must be > 0, got {t.g_lr}")
+  _check(t.d_lr > 0, f"config.train.d_lr: must be > 0, got {t.d_lr}")
   if t.ema_decay is not None:
     _check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")
+
+
+def check_chain(lower: ml_collections.ConfigDict, upper: ml_collections.ConfigDict):
+  """Raises ConfigError unless ``upper`` upsamples exactly the videos ``lower`` makes."""
+  validate(lower)
+  validate(upper)
+  _check(upper.level == lower.level + 1,
+         f"config.level: level {upper.level} cannot sit on a level-{lower.level} config "
+         f"({lower.name}); the level below must be level {upper.level - 1}")
+  for field in ("frames", "resolution", "subsample"):
+    got, want = upper.model.input[field], lower.data[field]
+    _check(got == want,
+           f"config.model.input.{field}: {upper.name} expects {got} from the level below, "
+           f"but {lower.name} makes videos with data.{field}={want}")
+  for field in ("name", "num_classes"):
+    _check(upper.data[field] == lower.data[field],
+           f"config.data.{field}: {upper.name} has {upper.data[field]!r}, the level below "
+           f"({lower.name}) {lower.data[field]!r}; a chain trains on one data set")

@@ -68,12 +68,12 @@ def describe(config: ml_collections.ConfigDict, *, max_lines: int | None = None)
   g = nnx.eval_shape(lambda: models.build_generator(config, rngs=nnx.Rngs(0)))
   d = nnx.eval_shape(lambda: models.build_discriminators(config, rngs=nnx.Rngs(0)))
   labels = _abstract((1,), jnp.int32) if shapes.num_classes else None
-  video = _abstract((1, shapes.frames, shapes.resolution, shapes.resolution, 3))
+  video = _abstract((1, shapes.train_frames, shapes.resolution, shapes.resolution, 3))
   z = _abstract((1, config.model.g.z_dim))
   key = jax.random.key(0)
 
   if shapes.upsampling:
-    low = _abstract((1, shapes.input_frames, shapes.input_resolution,
+    low = _abstract((1, shapes.input_train_frames, shapes.input_resolution,
                      shapes.input_resolution, 3))
     summaries = [_summarize(f"G ({type(g).__name__})", g,
                             lambda m, *a: m(*a),
@@ -96,13 +96,13 @@ def describe(config: ml_collections.ConfigDict, *, max_lines: int | None = None)
 
 def _level_line(config, shapes) -> str:
   s = shapes
-  out = f"{s.frames}/{s.resolution}x{s.resolution}"
+  out = f"{s.train_frames}/{s.resolution}x{s.resolution}"
   if not s.upsampling:
     cond = f"{s.num_classes} classes" if s.num_classes else "unconditional"
     return f"level 1: noise -> {out} ({cond}), frame stride {config.data.subsample}"
-  window = (f"windows of {s.input_frames} of the {s.input_video_frames} input frames"
-            if s.input_frames != s.input_video_frames else "whole input videos")
-  return (f"level {s.level}: upsamples {s.input_frames}/{s.input_resolution}x"
+  window = (f"windows of {s.input_train_frames} of the {s.input_video_frames} input frames"
+            if s.input_train_frames != s.input_video_frames else "whole input videos")
+  return (f"level {s.level}: upsamples {s.input_train_frames}/{s.input_resolution}x"
           f"{s.input_resolution} -> {out} ({window}); whole video "
           f"{s.input_video_frames} -> {s.video_frames} frames, frame stride "
           f"{config.data.subsample}")

@@ -24,11 +24,11 @@ def upsample_nearest_2x(x):
 
 def avg_pool_2x(x, time: bool = False):
   """2x2 spatial (and optionally 2-frame temporal) average pooling of (B, T, H, W, C)."""
-  b, t, h, w, c = x.shape
-  if time:
-    t = t // 2
-    x = x[:, :2 * t].reshape(b, t, 2, h, w, c).mean(axis=2)
-  return x.reshape(b, t, h // 2, 2, w // 2, 2, c).mean(axis=(3, 5))
+  if time and x.shape[1] % 2:
+    raise ValueError(f"cannot halve {x.shape[1]} frames in time: the discriminator's "
+                     "temporal downsampling needs an even number of frames")
+  window = (2, 2, 2) if time else (1, 2, 2)
+  return nnx.avg_pool(x, window, strides=window)
 
 
 class GBlock(nnx.Module):

@@ -5,7 +5,8 @@ time (DVD-GAN B.2: otherwise G could pass information between frames through Bat
 Under ``jit`` with the batch sharded over devices the means are global: synchronised
 BatchNorm with no axis names.
 
-Three modes, set as attributes (``model.train()`` / ``model.eval()`` toggle the first):
+Three modes, set as attributes (``model.train()`` / ``model.eval()`` toggle the first;
+:mod:`hvg_jax.layers.modes` sets them for a whole model):
 - ``use_running_average=False``: normalise with the batch's per-frame statistics;
 - ``use_running_average=True``: use the stored per-timestep standing statistics;
 - ``accumulate_standing_stats=True`` (with batch statistics): also fold this batch's
@@ -65,6 +66,12 @@ class FrameBatchNorm(nnx.Module):
             f"standing statistics hold {self.mean.shape[0]} timesteps but the input has "
             f"{x.shape[1]} frames: recompute them for this length "
             "(reset_standing_stats, then dummy passes with accumulate_standing_stats).")
+      count = self.count[...]
+      if not isinstance(count, jax.core.Tracer) and int(count) == 0:
+        raise ValueError(
+            "standing statistics are empty: run dummy passes in standing_stats_mode "
+            "(hvg_jax.layers.modes) before sampling with them, or sample on batch "
+            "statistics (sampling_mode(model, standing_stats=False)).")
       mean, var = self.mean[...], self.var[...]
     else:
       mean = jnp.mean(x32, axis=(0, 2, 3))

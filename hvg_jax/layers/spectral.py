@@ -20,19 +20,23 @@ def _l2_normalize(x):
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x), _EPS * _EPS))
 
 
+class SpectralVector(nnx.BatchStat):
+  """The power iteration's u vector: state, not a parameter, and not a BatchNorm
+  statistic (filters can tell them apart)."""
+
+
 def power_iteration(matrix, u, n_steps):
   """Returns (u, sigma) after ``n_steps`` power iterations on ``matrix`` (rows, cols).
 
-  ``u`` lives in the column (output) space; sigma is the resulting estimate of the largest
-  singular value. With ``n_steps=0`` the stored u is used as is (evaluation).
+  ``u`` lives in the column (output) space; sigma = v . (M u) with v = M u / |M u| is the
+  estimate of the largest singular value. u and v are constants to the gradient, so
+  d sigma / dM = v u^T (Miyato et al.). With ``n_steps=0`` the stored u is used as is.
   """
   for _ in range(n_steps):
-    v = _l2_normalize(matrix @ u)
-    u = _l2_normalize(matrix.T @ v)
+    u = _l2_normalize(matrix.T @ _l2_normalize(matrix @ u))
   u = jax.lax.stop_gradient(u)
-  v = jax.lax.stop_gradient(_l2_normalize(matrix @ u))
-  sigma = v @ (matrix @ u)
-  return u, sigma
+  mu = matrix @ u
+  return u, jax.lax.stop_gradient(_l2_normalize(mu)) @ mu
 
 
 class SpectralNormalized(nnx.Module):
@@ -42,6 +46,7 @@ class SpectralNormalized(nnx.Module):
   Dense (in, out), Conv (*window, in, out) and Embed (vocab, features) are all matrices.
   ``use_running_average=False`` (training, set by ``model.train()``) runs one power
   iteration per call and stores u; ``True`` (``model.eval()``) reuses the stored u.
+  :mod:`hvg_jax.layers.modes` sets it apart from BatchNorm's flag of the same name.
   """
 
   def __init__(self, kernel_shape: Sequence[int], *, n_power_iterations: int = 1,
@@ -50,7 +55,7 @@ class SpectralNormalized(nnx.Module):
     self.kernel = nnx.Param(
         jax.nn.initializers.orthogonal()(rngs.params(), kernel_shape, jnp.float32))
     u = jax.random.normal(rngs.params(), (kernel_shape[-1],), jnp.float32)
-    self.u = nnx.BatchStat(_l2_normalize(u))
+    self.u = SpectralVector(_l2_normalize(u))
     self.n_power_iterations = n_power_iterations
     self.use_running_average = False
 

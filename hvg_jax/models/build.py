@@ -41,7 +41,7 @@ def build_generator(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
   """G of the config's level: Level1Generator or UpsamplingGenerator."""
   shapes = config_lib.level_shapes(config)
   g = config.model.g
-  common = dict(resolution=shapes.resolution, num_frames=shapes.frames, ch=g.ch,
+  common = dict(resolution=shapes.resolution, num_frames=shapes.train_frames, ch=g.ch,
                 mults=tuple(g.mults), z_dim=g.z_dim, num_classes=shapes.num_classes,
                 embed_dim=g.embed_dim, dtype=_dtype(config), rngs=rngs)
   if not shapes.upsampling:
@@ -57,7 +57,7 @@ def build_discriminators(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
   common = dict(ch=d.ch, mults=tuple(d.mults), num_classes=shapes.num_classes,
                 dtype=_dtype(config), rngs=rngs)
   spatial = SpatialDiscriminator(resolution=shapes.resolution,
-                                 num_frames=d.spatial_frames, **common)
+                                 k=d.spatial_frames, **common)
   temporal = TemporalDiscriminator(resolution=shapes.resolution,
                                    num_3d_blocks=d.temporal_3d_blocks,
                                    temporal_downsample=d.temporal_downsample, **common)

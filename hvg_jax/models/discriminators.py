@@ -19,7 +19,7 @@ from flax import nnx
 from hvg_jax import video_ops
 from hvg_jax.layers import DBlock, ProjectionHead
 from hvg_jax.layers.blocks import avg_pool_2x
-from hvg_jax.models.resolution import discriminator_downsampling
+from hvg_jax.resolution import discriminator_downsampling
 
 
 class VideoDiscriminator(nnx.Module):
@@ -68,13 +68,13 @@ class SpatialDiscriminator(nnx.Module):
   """
 
   def __init__(self, *, resolution: int, ch: int, mults: Sequence[int], num_classes: int = 0,
-               num_frames: int = 8, dtype=jnp.float32, rngs: nnx.Rngs):
-    self.num_frames = num_frames
+               k: int = 8, dtype=jnp.float32, rngs: nnx.Rngs):
+    self.k = k
     self.net = VideoDiscriminator(resolution=resolution, ch=ch, mults=mults,
                                   num_classes=num_classes, dtype=dtype, rngs=rngs)
 
   def __call__(self, video, labels=None, *, key):
-    frames, _ = select_frames(video, min(self.num_frames, video.shape[1]), key)
+    frames, _ = select_frames(video, min(self.k, video.shape[1]), key)
     return self.net(frames, labels)
 
 

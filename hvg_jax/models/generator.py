@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from hvg_jax.layers import ConvGRU, FrameBatchNorm, GBlock, SNConv, SNDense
-from hvg_jax.models.resolution import generator_upsampling
+from hvg_jax.resolution import generator_upsampling
 
 
 class LatentStem(nnx.Module):

@@ -16,7 +16,7 @@ from flax import nnx
 from hvg_jax import video_ops
 from hvg_jax.layers import GBlock, SNConv
 from hvg_jax.models.generator import LatentStem, RGBHead
-from hvg_jax.models.resolution import generator_upsampling
+from hvg_jax.resolution import generator_upsampling
 
 
 class UpsamplingUnit(nnx.Module):
