@@ -14,6 +14,9 @@ setuptools.setup(
         "absl-py",
         "clu>=0.0.12",
         "flax>=0.12",
+        "grain>=0.2.10",
+        "imageio",
+        "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
         "jax>=0.7",
         "ml-collections>=1.0",
         "numpy",

@@ -37,6 +37,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.frames = 0  # frames of the whole video at this level (x^l)
   c.data.resolution = 0
   c.data.subsample = 1  # temporal stride relative to the raw frame rate
+  c.data.seed = 0  # order of the examples (and which demo videos)
+  c.data.num_videos = 4096  # size of the built-in demo data set (data.name='demo')
+  c.data.num_threads = 4  # host threads reading and cropping examples
+  c.data.prefetch = 4  # iterations read ahead
 
   c.model = ml_collections.ConfigDict()
   c.model.dtype = "float32"
@@ -50,6 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.g.z_dim = 128
   c.model.g.embed_dim = 128
   c.model.g.keep_unit = "last"  # level 1: the unit that does not upsample (HVG: last)
+  c.model.g.scan_unroll = 1  # ConvGRU timesteps per scan iteration (speed vs compile time)
   c.model.d = ml_collections.ConfigDict()
   c.model.d.ch = 128
   c.model.d.mults = (2, 4, 8, 16, 16)
@@ -67,6 +72,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.d_steps = 2
   c.train.ema_decay = config_dict.placeholder(float)  # None: no EMA of G (HVG)
   c.train.ema_start = 0
+  c.train.log_every = 50  # steps between logged metrics
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+  c.train.sample_every = 1000  # steps between sample grids (TensorBoard, GIF, MP4)
+  c.train.num_samples = 8
+  c.train.profile = False  # a jax.profiler trace of a few steps into the workdir
   return c
 
 
@@ -134,7 +145,9 @@ def apply_runlocal(c: ml_collections.ConfigDict):
     c.model.input.resolution = _tiny_resolution(c.model.input.resolution)
   c.model.g.update(ch=4, z_dim=8, embed_dim=8)
   c.model.d.ch = 4
-  c.train.update(batch_size=4, num_steps=20)
+  c.train.update(batch_size=4, num_steps=20, log_every=5, checkpoint_every=10,
+                 sample_every=10, num_samples=4)
+  c.data.update(num_threads=2, prefetch=2)
   c.runlocal = True
 
 
@@ -223,6 +236,8 @@ def validate(c: ml_collections.ConfigDict):
          f"entries; got {len(m.g.mults)}: {tuple(m.g.mults)}")
   _check(m.g.ch >= 1, f"config.model.g.ch: must be >= 1, got {m.g.ch}")
   _check(min(m.g.mults) >= 1, f"config.model.g.mults: must all be >= 1, got {m.g.mults}")
+  _check(m.g.scan_unroll >= 1,
+         f"config.model.g.scan_unroll: must be >= 1, got {m.g.scan_unroll}")
   if not upsampling:
     _check(m.g.keep_unit in ("first", "last"),
            f"config.model.g.keep_unit: 'first' or 'last', got {m.g.keep_unit!r}")
@@ -278,6 +293,9 @@ def validate(c: ml_collections.ConfigDict):
   _check(t.d_steps >= 1, f"config.train.d_steps: must be >= 1, got {t.d_steps}")
   _check(t.g_lr > 0, f"config.train.g_lr: must be > 0, got {t.g_lr}")
   _check(t.d_lr > 0, f"config.train.d_lr: must be > 0, got {t.d_lr}")
+  for field in ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
+                "sample_every", "num_samples"):
+    _check(t[field] >= 1, f"config.train.{field}: must be >= 1, got {t[field]}")
   if t.ema_decay is not None:
     _check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")

@@ -51,7 +51,7 @@ def _summarize(name, module, call, inputs, max_lines) -> NetworkSummary:
   args = [v for v in inputs.values() if v is not None]
   output = jax.eval_shape(forward, state, *args)
   cost = jax.jit(forward).lower(state, *args).cost_analysis() or {}
-  params = nnx.state(module, nnx.Param).to_pure_dict()
+  params = nnx.to_pure_dict(nnx.state(module, nnx.Param))
   return NetworkSummary(
       name=name,
       num_params=parameter_overview.count_parameters(params),

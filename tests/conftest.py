@@ -1,6 +1,9 @@
 """Shared test helpers: NumPy references the layers are checked against."""
 
+import os
 import pathlib
+import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -10,10 +13,16 @@ import pytest
 # time than they save at these sizes (about half the suite's time). A test that runs long
 # loops turns them back on with the `optimized` fixture.
 jax.config.update("jax_disable_most_optimizations", True)
+# The same programs recur across tests, workers and the subprocesses tests start: compile
+# each once (the cache is keyed by the program, so stale entries are never reused).
+COMPILATION_CACHE = os.path.join(tempfile.gettempdir(), "hvg_jax_test_compilation_cache")
+jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
-PAPER_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.py"))
+CONFIG_FILES = sorted(p.name for p in CONFIG_DIR.glob("*.py"))
 
 
 def np_conv(x, kernel, bias=None):
@@ -49,3 +58,22 @@ def optimized():
   jax.config.update("jax_disable_most_optimizations", False)
   yield
   jax.config.update("jax_disable_most_optimizations", True)
+# The same programs recur across tests, workers and the subprocesses tests start: compile
+# each once (the cache is keyed by the program, so stale entries are never reused).
+COMPILATION_CACHE = os.path.join(tempfile.gettempdir(), "hvg_jax_test_compilation_cache")
+jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def subprocess_env(**extra) -> dict:
+  """Environment for a command a test runs: the same JAX settings as the tests."""
+  env = dict(os.environ)
+  env.update(JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_COMPILATION_CACHE_DIR=COMPILATION_CACHE,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONUNBUFFERED="1")
+  env.update(extra)
+  return env
+
+
+PYTHON = sys.executable

@@ -32,22 +32,30 @@ def avg_pool_2x(x, time: bool = False):
 
 
 class GBlock(nnx.Module):
-  """Generator residual block; the condition feeds every conditional BatchNorm."""
+  """Generator residual block; the condition feeds every conditional BatchNorm.
+
+  Biases that BatchNorm would cancel are left out, since their gradient is exactly zero
+  and Adam would only turn rounding noise into steps: conv1's (bn2 follows), and with
+  ``output_bias=False`` conv2's and the shortcut's, for blocks whose output meets only
+  BatchNorm and linear maps on its way to the next BatchNorm (a per-channel constant
+  there is removed).
+  """
 
   def __init__(self, in_features: int, features: int, *, cond_features: int,
                num_frames: int, upsample: bool, temporal: bool = False,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               output_bias: bool = True, dtype=jnp.float32, rngs: nnx.Rngs):
     self.upsample = upsample
     norm = dict(num_frames=num_frames, cond_features=cond_features, dtype=dtype, rngs=rngs)
     self.bn1 = FrameBatchNorm(in_features, **norm)
     self.bn2 = FrameBatchNorm(features, **norm)
+    conv = dict(dtype=dtype, rngs=rngs)
     if temporal:
-      self.conv1 = SeparableConv3D(in_features, features, dtype=dtype, rngs=rngs)
-      self.conv2 = SeparableConv3D(features, features, dtype=dtype, rngs=rngs)
+      self.conv1 = SeparableConv3D(in_features, features, use_bias=False, **conv)
+      self.conv2 = SeparableConv3D(features, features, use_bias=output_bias, **conv)
     else:
-      self.conv1 = SNConv(in_features, features, (3, 3), dtype=dtype, rngs=rngs)
-      self.conv2 = SNConv(features, features, (3, 3), dtype=dtype, rngs=rngs)
-    self.shortcut = (SNConv(in_features, features, (1, 1), dtype=dtype, rngs=rngs)
+      self.conv1 = SNConv(in_features, features, (3, 3), use_bias=False, **conv)
+      self.conv2 = SNConv(features, features, (3, 3), use_bias=output_bias, **conv)
+    self.shortcut = (SNConv(in_features, features, (1, 1), use_bias=output_bias, **conv)
                      if in_features != features or upsample else None)
 
   def __call__(self, x, cond):

@@ -18,12 +18,17 @@ from hvg_jax.layers.spectral import SNConv, conv
 
 
 class ConvGRU(nnx.Module):
-  """(B, T, H, W, in_features) -> hidden states (B, T, H, W, features); h_0 = 0."""
+  """(B, T, H, W, in_features) -> hidden states (B, T, H, W, features); h_0 = 0.
 
-  def __init__(self, in_features: int, features: int, *, dtype=jnp.float32,
-               rngs: nnx.Rngs):
+  ``unroll`` timesteps per iteration of the scan (``lax.scan``'s): more compiles longer
+  and runs faster (a whole 8-frame unroll is 2x faster on CPU).
+  """
+
+  def __init__(self, in_features: int, features: int, *, unroll: int = 1,
+               dtype=jnp.float32, rngs: nnx.Rngs):
     self.in_features = in_features
     self.features = features
+    self.unroll = unroll
     self.dtype = dtype
     both = in_features + features
     # Kernels over [h; x] for the gates and [x; r.h] for the candidate, each spectrally
@@ -54,5 +59,5 @@ class ConvGRU(nnx.Module):
       return h, h
 
     h0 = jnp.zeros(x.shape[:1] + x.shape[2:4] + (f,), self.dtype)
-    _, hs = jax.lax.scan(step, h0, x_parts)
+    _, hs = jax.lax.scan(step, h0, x_parts, unroll=self.unroll)
     return jnp.moveaxis(hs, 0, 1)

@@ -16,10 +16,11 @@ class SeparableConv3D(nnx.Module):
   """(B, T, H, W, in_features) -> (B, T, H, W, features), 'SAME' padding in all axes."""
 
   def __init__(self, in_features: int, features: int, *, temporal_kernel: int = 3,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               use_bias: bool = True, dtype=jnp.float32, rngs: nnx.Rngs):
     self.temporal = SNConv(in_features, features, (temporal_kernel, 1, 1), use_bias=False,
                            dtype=dtype, rngs=rngs)
-    self.spatial = SNConv(features, features, (3, 3), dtype=dtype, rngs=rngs)
+    self.spatial = SNConv(features, features, (3, 3), use_bias=use_bias, dtype=dtype,
+                          rngs=rngs)
 
   def __call__(self, x):
     return self.spatial(self.temporal(x))

@@ -45,7 +45,7 @@ def build_generator(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
                 mults=tuple(g.mults), z_dim=g.z_dim, num_classes=shapes.num_classes,
                 embed_dim=g.embed_dim, dtype=_dtype(config), rngs=rngs)
   if not shapes.upsampling:
-    return Level1Generator(keep_unit=g.keep_unit, **common)
+    return Level1Generator(keep_unit=g.keep_unit, scan_unroll=g.scan_unroll, **common)
   return UpsamplingGenerator(input_resolution=shapes.input_resolution,
                              time_factor=shapes.time_factor, **common)
 

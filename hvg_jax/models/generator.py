@@ -56,12 +56,17 @@ class RGBHead(nnx.Module):
 
 
 class Level1Unit(nnx.Module):
-  """ConvGRU over time, then two 2D ResNet blocks on every frame."""
+  """ConvGRU over time, then two 2D ResNet blocks on every frame.
+
+  The last unit's blocks lead only to the output BatchNorm: no output biases (GBlock).
+  """
 
   def __init__(self, in_features: int, features: int, *, upsample: bool,
-               cond_features: int, num_frames: int, dtype=jnp.float32, rngs: nnx.Rngs):
-    self.gru = ConvGRU(in_features, features, dtype=dtype, rngs=rngs)
-    block = dict(cond_features=cond_features, num_frames=num_frames, dtype=dtype, rngs=rngs)
+               cond_features: int, num_frames: int, last: bool, scan_unroll: int = 1,
+               dtype=jnp.float32, rngs: nnx.Rngs):
+    self.gru = ConvGRU(in_features, features, unroll=scan_unroll, dtype=dtype, rngs=rngs)
+    block = dict(cond_features=cond_features, num_frames=num_frames, output_bias=not last,
+                 dtype=dtype, rngs=rngs)
     self.block1 = GBlock(features, features, upsample=upsample, **block)
     self.block2 = GBlock(features, features, upsample=False, **block)
 
@@ -78,7 +83,8 @@ class Level1Generator(nnx.Module):
 
   def __init__(self, *, resolution: int, num_frames: int, ch: int, mults: Sequence[int],
                z_dim: int = 128, num_classes: int = 0, embed_dim: int = 128,
-               keep_unit: str = "last", dtype=jnp.float32, rngs: nnx.Rngs):
+               keep_unit: str = "last", scan_unroll: int = 1, dtype=jnp.float32,
+               rngs: nnx.Rngs):
     self.resolution = resolution
     self.num_frames = num_frames
     widths = [ch * m for m in mults]
@@ -87,8 +93,9 @@ class Level1Generator(nnx.Module):
     ups = generator_upsampling(len(widths), resolution, keep_unit)
     self.units = nnx.List([
         Level1Unit(w_in, w, upsample=up, cond_features=self.stem.cond_features,
-                   num_frames=num_frames, dtype=dtype, rngs=rngs)
-        for w_in, w, up in zip([widths[0]] + widths[:-1], widths, ups)])
+                   num_frames=num_frames, last=i == len(widths) - 1, scan_unroll=scan_unroll,
+                   dtype=dtype, rngs=rngs)
+        for i, (w_in, w, up) in enumerate(zip([widths[0]] + widths[:-1], widths, ups))])
     self.head = RGBHead(widths[-1], num_frames=num_frames, dtype=dtype, rngs=rngs)
 
   def __call__(self, z, labels=None, *, num_frames: int | None = None):

@@ -21,12 +21,17 @@ from hvg_jax.resolution import generator_upsampling
 
 class UpsamplingUnit(nnx.Module):
   """A separable-3D block, then two 2D blocks (the first upsamples), each optionally
-  followed by a residual from the low-resolution input."""
+  followed by a residual from the low-resolution input.
+
+  Without a ConvGRU, every block output and residual meets only BatchNorm and linear maps
+  before the output BatchNorm, so none of them has a bias (see GBlock).
+  """
 
   def __init__(self, in_features: int, features: int, *, resolution_in: int,
                input_resolution: int, upsample: bool, cond_features: int,
                num_frames: int, dtype=jnp.float32, rngs: nnx.Rngs):
-    block = dict(cond_features=cond_features, num_frames=num_frames, dtype=dtype, rngs=rngs)
+    block = dict(cond_features=cond_features, num_frames=num_frames, output_bias=False,
+                 dtype=dtype, rngs=rngs)
     self.blocks = nnx.List([
         GBlock(in_features, features, upsample=False, temporal=True, **block),
         GBlock(features, features, upsample=upsample, **block),
@@ -35,7 +40,8 @@ class UpsamplingUnit(nnx.Module):
     resolution_out = resolution_in * (2 if upsample else 1)
     self.block_resolutions = (resolution_in, resolution_out, resolution_out)
     self.residuals = nnx.List([
-        SNConv(3, features, (1, 1), dtype=dtype, rngs=rngs) if r <= input_resolution else None
+        SNConv(3, features, (1, 1), use_bias=False, dtype=dtype, rngs=rngs)
+        if r <= input_resolution else None
         for r in self.block_resolutions])
 
   def __call__(self, h, cond, video_low):

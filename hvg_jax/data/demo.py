@@ -1,0 +1,92 @@
+"""The built-in demo data set: procedural videos of coloured shapes bouncing over textures.
+
+Video ``i`` of a seed is always the same video, rendered analytically at whatever size and
+length is asked for, so every level of a chain sees consistent views of it. The label is
+the shape's kind. It is a random-access source (``len``, ``[i]``), the same interface as
+the prepared real data sets (``tfds.data_source``), so one input pipeline serves both.
+"""
+
+import numpy as np
+
+SHAPES = ("circle", "square", "triangle", "cross")
+
+
+def _fold(x, low, high):
+  """Position of a point moving freely along x, bouncing between low and high."""
+  span = high - low
+  y = np.mod(x - low, 2 * span)
+  return low + np.where(y > span, 2 * span - y, y)
+
+
+class DemoVideos:
+  """Random-access source of {"video": uint8 (T, H, W, 3), "label": int32} examples.
+
+  Args:
+    num_videos: size of the data set.
+    frames: raw frames per video (levels take strided runs of them).
+    height, width: frame size in pixels; the scene is defined in units of the height, so
+      other sizes render the same video.
+    seed: which data set.
+    num_classes: how many of SHAPES appear (labels 0 .. num_classes-1).
+  """
+
+  def __init__(self, *, num_videos: int = 4096, frames: int = 32, height: int = 32,
+               width: int | None = None, seed: int = 0, num_classes: int = len(SHAPES)):
+    if not 1 <= num_classes <= len(SHAPES):
+      raise ValueError(f"the demo data has 1 to {len(SHAPES)} classes, got {num_classes}")
+    self.num_videos = num_videos
+    self.frames = frames
+    self.height = height
+    self.width = width or (height * 5) // 4  # wider than high: exercises the crop
+    self.seed = seed
+    self.num_classes = num_classes
+
+  def __len__(self):
+    return self.num_videos
+
+  def __getitem__(self, index):
+    if not 0 <= index < self.num_videos:
+      raise IndexError(f"demo video {index} of {self.num_videos}")
+    rng = np.random.default_rng([self.seed, index])
+    label = int(rng.integers(self.num_classes))
+    aspect = self.width / self.height
+    # Supersampled pixel centres (2x2 per pixel) in scene units: y in [0, 1], x in [0, aspect].
+    ss = 2
+    ys = (np.arange(self.height * ss) + 0.5) / (self.height * ss)
+    xs = (np.arange(self.width * ss) + 0.5) / (self.height * ss)
+    y, x = ys[:, None], xs[None, :]
+
+    # Background: two colours mixed by an oriented grating plus a checkerboard.
+    c1, c2 = rng.uniform(0.0, 0.6, 3), rng.uniform(0.3, 1.0, 3)
+    angle, freq, phase = rng.uniform(0, np.pi), rng.uniform(2, 6), rng.uniform(0, 2 * np.pi)
+    grating = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (x * np.cos(angle) + y * np.sin(angle))
+                                 + phase)
+    cells = rng.integers(3, 8)
+    checker = (np.floor(x * cells) + np.floor(y * cells)) % 2
+    mix = 0.7 * grating + 0.3 * checker
+    background = c1 * (1 - mix[..., None]) + c2 * mix[..., None]
+
+    # The shape: size, colour, start and velocity (scene units per raw frame); it bounces.
+    r = rng.uniform(0.12, 0.2)
+    colour = rng.uniform(0.0, 1.0, 3)
+    colour[rng.integers(3)] = 1.0  # bright, so it stands out
+    speed, heading = rng.uniform(0.015, 0.04), rng.uniform(0, 2 * np.pi)
+    t = np.arange(self.frames)
+    px = _fold(rng.uniform(r, aspect - r) + speed * np.cos(heading) * t, r, aspect - r)
+    py = _fold(rng.uniform(r, 1 - r) + speed * np.sin(heading) * t, r, 1 - r)
+    dx = x[None] - px[:, None, None]
+    dy = y[None] - py[:, None, None]
+    kind = SHAPES[label]
+    if kind == "circle":
+      mask = dx**2 + dy**2 <= r**2
+    elif kind == "square":
+      mask = np.maximum(np.abs(dx), np.abs(dy)) <= 0.8 * r
+    elif kind == "triangle":
+      mask = (dy <= 0.7 * r) & (np.abs(dx) <= 0.6 * (dy + r))
+    else:
+      arm = r / 3
+      mask = ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
+    video = np.where(mask[..., None], colour, background[None])
+    # Average the supersamples: anti-aliased edges.
+    video = video.reshape(self.frames, self.height, ss, self.width, ss, 3).mean(axis=(2, 4))
+    return {"video": np.round(video * 255).astype(np.uint8), "label": np.int32(label)}

@@ -1,0 +1,94 @@
+"""The training input pipeline of a level (grain over a random-access source).
+
+Every data set is a random-access source of {"video": uint8 (T, H, W, 3), "label": int}
+examples: the demo source, or a prepared real data set. A level's view of an example is a
+random run of ``frames`` consecutive frames at the level's stride, a random square crop of
+the longer side, resized to the level's resolution; for an upsampling level the training
+step derives the low-resolution half of the (x^l, f_s(f_t(x^l))) pair on device.
+
+The order is a pure function of (seed, iteration): the shuffled, repeated examples are
+grouped into process batches, process p takes every P-th of them (so the global batch is
+the same whatever the number of processes), and d_steps of them make one iteration's input.
+Resuming at iteration s reads from s on: nothing else needs saving.
+"""
+
+import dataclasses
+
+import grain
+import ml_collections
+import numpy as np
+
+from hvg_jax import config_lib
+from hvg_jax.data.demo import DemoVideos
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+  """What a level takes from one raw video."""
+  frames: int
+  stride: int
+  resolution: int
+
+  @property
+  def span(self) -> int:
+    return (self.frames - 1) * self.stride + 1
+
+
+def _resize(clip: np.ndarray, size: int) -> np.ndarray:
+  """Bilinear (antialiased) resize of (T, S, S, 3) uint8 frames to size x size."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only when sizes differ)
+  out = tf.image.resize(clip, (size, size), method="bilinear", antialias=True)
+  return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
+
+
+def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
+  """A random run of frames at the stride, a random square crop, the level's size."""
+  video = np.asarray(example["video"])
+  t, h, w = video.shape[:3]
+  if t < spec.span:
+    raise ValueError(f"a video of {t} frames is too short for {spec.frames} frames at "
+                     f"stride {spec.stride} ({spec.span} frames needed)")
+  start = rng.integers(t - spec.span + 1)
+  side = min(h, w)
+  top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
+  clip = video[start:start + spec.span:spec.stride, top:top + side, left:left + side]
+  if side != spec.resolution:
+    clip = _resize(clip, spec.resolution)
+  return {"video": clip, "label": np.int32(example["label"])}
+
+
+def get_source(config: ml_collections.ConfigDict, split: str = "train"):
+  """The random-access source named by ``config.data.name``."""
+  d = config.data
+  if d.name == "demo":
+    # Rendered at the level's resolution, as long as the whole video of the chain needs.
+    return DemoVideos(num_videos=d.num_videos, frames=d.frames * d.subsample + d.subsample,
+                      height=d.resolution, seed=d.seed + (0 if split == "train" else 1),
+                      num_classes=d.num_classes)
+  raise config_lib.ConfigError(
+      f"config.data.name: no reader for {d.name!r} yet; 'demo' is built in (the real "
+      "data sets come with hvg_jax.prepare_data)")
+
+
+def level_dataset(config: ml_collections.ConfigDict, source, *, process_index: int = 0,
+                  process_count: int = 1) -> grain.MapDataset:
+  """Iteration i -> this process's {"video": (d_steps, B/P, T, R, R, 3) uint8, "label"}."""
+  shapes = config_lib.level_shapes(config)
+  t = config.train
+  if t.batch_size % process_count:
+    raise config_lib.ConfigError(
+        f"config.train.batch_size: {t.batch_size} does not split over {process_count} "
+        "processes")
+  spec = ClipSpec(frames=shapes.train_frames, stride=config.data.subsample,
+                  resolution=shapes.resolution)
+  ds = grain.MapDataset.source(source).seed(config.data.seed).shuffle().repeat()
+  ds = ds.random_map(lambda ex, rng: take_clip(ex, rng, spec))
+  ds = ds.batch(t.batch_size // process_count, drop_remainder=True)
+  ds = ds.slice(slice(process_index, None, process_count))
+  return ds.batch(t.d_steps)
+
+
+def iterate(dataset: grain.MapDataset, start: int, *, num_threads: int, prefetch: int):
+  """An iterator over ``dataset`` from iteration ``start`` on, read ahead by threads."""
+  options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
+  return iter(dataset.slice(slice(start, None)).to_iter_dataset(options))

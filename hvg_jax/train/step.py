@@ -1,0 +1,148 @@
+"""One training iteration of a level: ``d_steps`` discriminator updates, then one of G.
+
+The hinge loss (HVG A; SPEC 4) takes the scores of D_S, D_T and (upsampling levels) D_M
+concatenated, averaged over samples and output locations:
+  L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))],   L_G = -E[D(G(z))].
+D sees real and generated videos in one call, so its spectral norm advances once per D
+step and judges both halves with the same weights. Each D step takes its own real batch and
+fresh noise; generated classes are drawn uniformly. All randomness comes from
+fold_in(key(seed), step): a resumed run draws exactly what the uninterrupted one did.
+
+The update is one jitted function over the mesh: the batch is split over ``data``,
+parameters are replicated, so gradients are averaged over the global batch and BatchNorm
+statistics (means over the batch axis) are those of the global batch.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from hvg_jax import config_lib, video_ops
+from hvg_jax.layers import SpectralVector
+from hvg_jax.train import state as state_lib
+
+# (key, labels) -> generated x^{l-1} for an upsampling level: the frozen lower levels.
+LowerLevels = Callable[[jax.Array, jax.Array | None], jax.Array]
+
+
+def to_float(video):
+  """uint8 [0, 255] -> float32 [-1, 1]."""
+  return video.astype(jnp.float32) / 127.5 - 1.0
+
+
+def hinge_losses(scores: dict, batch: int):
+  """D's hinge loss on scores of [real; fake] and its per-discriminator parts."""
+  real = jnp.concatenate([s[:batch].reshape(batch, -1) for s in scores.values()], axis=1)
+  fake = jnp.concatenate([s[batch:].reshape(batch, -1) for s in scores.values()], axis=1)
+  loss = jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
+  parts = {}
+  for name, s in scores.items():
+    parts[f"d_real/{name}"] = jnp.mean(jax.nn.relu(1.0 - s[:batch]))
+    parts[f"d_fake/{name}"] = jnp.mean(jax.nn.relu(1.0 + s[batch:]))
+  return loss, parts
+
+
+def generator_loss(scores: dict):
+  all_scores = jnp.concatenate([s.reshape(s.shape[0], -1) for s in scores.values()], axis=1)
+  return -jnp.mean(all_scores)
+
+
+def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
+                    lower_levels: LowerLevels | None = None):
+  """Returns the jitted ``step(state, batch) -> (state, metrics)``; ``state`` is donated.
+
+  ``batch`` is {"video": uint8 (d_steps, B, T, R, R, 3), "label": int32 (d_steps, B)}.
+  """
+  shapes = config_lib.level_shapes(config)
+  t = config.train
+  z_dim = config.model.g.z_dim
+  if shapes.upsampling and lower_levels is None:
+    raise config_lib.ConfigError(
+        f"config.level: level {config.level} trains on videos its frozen lower levels "
+        "generate; give it their generators (lower_levels)")
+  data_split = NamedSharding(mesh, P("data"))
+  base_key = jax.random.key(config.seed)
+
+  def split_batch(x):
+    return jax.lax.with_sharding_constraint(x, data_split)
+
+  def sample_inputs(key, batch):
+    """Noise, uniform classes, and the generated input video of an upsampling level."""
+    k_z, k_y, k_low = jax.random.split(key, 3)
+    z = split_batch(jax.random.normal(k_z, (batch, z_dim)))
+    labels = None
+    if shapes.num_classes:
+      labels = split_batch(jax.random.randint(k_y, (batch,), 0, shapes.num_classes))
+    low = lower_levels(k_low, labels) if shapes.upsampling else None
+    return z, labels, low
+
+  def generate(g, z, labels, low):
+    return g(z, low, labels) if shapes.upsampling else g(z, labels)
+
+  def d_loss_fn(d, real, real_labels, real_low, fake, fake_labels, fake_low, key):
+    batch = real.shape[0]
+    video = jnp.concatenate([real, fake])
+    labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
+    low = None if real_low is None else jnp.concatenate([real_low, fake_low])
+    scores = d(video, labels, key=key, video_low=low)
+    return hinge_losses(scores, batch)
+
+  def g_loss_fn(g, d, z, labels, low, key):
+    scores = d(generate(g, z, labels, low), labels, key=key, video_low=low)
+    return generator_loss(scores)
+
+  def step(state, batch):
+    gan = nnx.merge(graphdef, state)
+    key = jax.random.fold_in(base_key, gan.step[...])
+    metrics = {}
+    d_grad = nnx.value_and_grad(d_loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)
+    for j in range(t.d_steps):
+      k_fake, k_d = jax.random.split(jax.random.fold_in(key, j))
+      real = to_float(batch["video"][j])
+      real_labels = batch["label"][j] if shapes.num_classes else None
+      real_low = None
+      if shapes.upsampling:
+        real_low = video_ops.downsample_video(real, shapes.time_factor,
+                                              shapes.input_resolution)
+      z, fake_labels, fake_low = sample_inputs(k_fake, real.shape[0])
+      fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
+      (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
+                                      fake_labels, fake_low, k_d)
+      gan.d_optimizer.update(gan.discriminators, grads)
+      for name, value in parts.items():  # averaged over the D steps
+        metrics[name] = metrics.get(name, 0.0) + value / t.d_steps
+      metrics["d_loss"] = metrics.get("d_loss", 0.0) + d_loss / t.d_steps
+      metrics["grad_norm/d"] = metrics.get("grad_norm/d", 0.0) + optax.tree.norm(
+          grads) / t.d_steps
+
+    k_fake, k_d = jax.random.split(jax.random.fold_in(key, t.d_steps))
+    z, labels, low = sample_inputs(k_fake, t.batch_size)
+    g_loss, grads = nnx.value_and_grad(g_loss_fn, argnums=nnx.DiffState(0, nnx.Param))(
+        gan.generator, gan.discriminators, z, labels, low, k_d)
+    gan.g_optimizer.update(gan.generator, grads)
+    metrics["g_loss"] = g_loss
+    metrics["grad_norm/g"] = optax.tree.norm(grads)
+
+    if gan.ema_generator is not None:
+      # Before ema_start the average just follows G (decay 0), as DVD-GAN's from step 20k.
+      decay = jnp.where(gan.step[...] >= t.ema_start, t.ema_decay, 0.0)
+      ema = optax.incremental_update(nnx.state(gan.generator, nnx.Param),
+                                     nnx.state(gan.ema_generator, nnx.Param), 1.0 - decay)
+      nnx.update(gan.ema_generator, ema, nnx.state(gan.generator, SpectralVector))
+
+    finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss)
+    first = gan.first_nonfinite_step[...]
+    gan.first_nonfinite_step.set_value(
+        jnp.where((first < 0) & ~finite, gan.step[...], first))
+    gan.step.set_value(gan.step[...] + 1)
+    return nnx.state(gan), metrics
+
+  # Pytree prefixes: every state leaf replicated, every batch leaf split on its axis 1.
+  return jax.jit(step, in_shardings=(state_lib.replicated(mesh), state_lib.batch_sharding(mesh)),
+                 out_shardings=(state_lib.replicated(mesh), state_lib.replicated(mesh)),
+                 donate_argnums=(0,))

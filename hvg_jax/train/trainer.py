@@ -1,0 +1,208 @@
+"""Trains one level: data, the jitted step over all devices, logging, samples, checkpoints.
+
+A restarted command resumes from the latest checkpoint and continues exactly as the
+uninterrupted run would have (the data order and all randomness are functions of the
+step). SIGTERM (and a TPU/cluster preemption notice) saves a checkpoint and returns. A
+non-finite loss raises ``NonFiniteLossError`` before anything after it is saved.
+"""
+
+import contextlib
+import logging
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import metric_writers, parameter_overview, periodic_actions
+from etils import epath
+from flax import nnx
+
+from hvg_jax import config_lib, video_io
+from hvg_jax.data import pipeline
+from hvg_jax.layers import sampling_mode
+from hvg_jax.train import state as state_lib
+from hvg_jax.train import step as step_lib
+from hvg_jax.train.checkpoints import Checkpoints
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class WorkdirError(OSError):
+  """The workdir cannot be created or written."""
+
+
+def check_workdir(workdir) -> epath.Path:
+  """Creates ``workdir`` and proves it writable, or raises WorkdirError saying why."""
+  path = epath.Path(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f".write_test.{jax.process_index()}"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as e:
+    raise WorkdirError(f"--workdir={workdir} is not a writable directory ({e}); pass a "
+                       "directory this process can create and write") from None
+  return path
+
+
+class _StopRequest:
+  """Turns SIGTERM into a flag the loop checks after each step (then save and return)."""
+
+  def __init__(self):
+    self.requested = False
+
+  @contextlib.contextmanager
+  def installed(self):
+    def handler(signum, frame):
+      del frame
+      logging.warning("Received signal %d: saving a checkpoint and stopping.", signum)
+      self.requested = True
+    try:
+      previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: no handler, preemption still works
+      yield self
+      return
+    try:
+      yield self
+    finally:
+      signal.signal(signal.SIGTERM, previous)
+
+
+def _log_parameters(graphdef, state):
+  gan = nnx.merge(graphdef, state)
+  for name, module in (("Generator", gan.generator), ("Discriminators", gan.discriminators)):
+    parameter_overview.log_parameter_overview(
+        nnx.to_pure_dict(nnx.state(module, nnx.Param)), msg=name, include_stats=False)
+
+
+def make_sample_fn(config: ml_collections.ConfigDict, graphdef):
+  """Jitted ``state -> videos in [-1, 1]`` from fixed noise and classes (EMA G if kept).
+
+  BatchNorm uses the sample batch's statistics: standing statistics are only recomputed
+  for the final samples (hvg_jax.sample).
+  """
+  shapes = config_lib.level_shapes(config)
+  n = config.train.num_samples
+  z = jax.random.normal(jax.random.key(config.seed + 1), (n, config.model.g.z_dim))
+  labels = jnp.arange(n) % shapes.num_classes if shapes.num_classes else None
+
+  @jax.jit
+  def sample(state):
+    gan = nnx.merge(graphdef, state)
+    g = gan.ema_generator if gan.ema_generator is not None else gan.generator
+    sampling_mode(g, standing_stats=False)
+    return g(z, labels)
+
+  return sample
+
+
+def _write_samples(writer, workdir: epath.Path, step: int, videos):
+  videos = video_io.to_uint8(jax.device_get(videos))
+  columns = int(np.ceil(np.sqrt(len(videos))))
+  video_io.write_video_files(workdir / "samples" / f"step_{step:08d}",
+                             video_io.grid(videos, columns))
+  writer.write_images(step, {"samples": video_io.frame_strip(videos)[None]})
+
+
+def _check_finite(state, checkpoints: Checkpoints):
+  first = int(jax.device_get(state["first_nonfinite_step"][...]))
+  if first >= 0:
+    raise NonFiniteLossError(
+        f"the loss became non-finite (NaN or inf) at step {first + 1}. Nothing after it was "
+        f"saved: the last checkpoint (step {checkpoints.latest_step()}) is intact. Lower "
+        "config.train.g_lr / d_lr or check the data, then run the command again to resume.")
+
+
+def _process_batch(mesh, batch):
+  split = state_lib.batch_sharding(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(split, x), batch)
+
+
+def train(config: ml_collections.ConfigDict, workdir, *, lower_levels=None):
+  """Trains the level of ``config`` in ``workdir`` up to ``config.train.num_steps``.
+
+  Returns (graphdef, state) of the last step. ``lower_levels`` generates the input videos
+  of an upsampling level (the hierarchy's frozen lower levels).
+  """
+  config_lib.validate(config)
+  if config.level > 1 and lower_levels is None:
+    raise config_lib.ConfigError(
+        f"config.level: level {config.level} upsamples videos generated by its frozen "
+        "lower levels, and restoring them from their checkpoints is not implemented yet; "
+        "level-1 configs (e.g. configs/demo.py, configs/bdd_level1.py) train today")
+  workdir = check_workdir(workdir)
+  t = config.train
+  mesh = state_lib.make_mesh()
+  is_main = jax.process_index() == 0
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  checkpoints = Checkpoints(workdir, config)
+
+  start = checkpoints.latest_step() or 0
+  if start:
+    checkpoints.check_compatible(start, config)
+    graphdef, abstract = state_lib.abstract_state(config, mesh)
+    state = checkpoints.restore(start, abstract)
+    logging.info("Resuming %s from the checkpoint of step %d.", config.name, start)
+  else:
+    graphdef, state = state_lib.initial_state(config, mesh)
+    flat = parameter_overview.flatten_dict(config.to_dict(), delimiter=".")
+    writer.write_hparams({k: v if isinstance(v, (bool, int, float, str)) else str(v)
+                          for k, v in flat.items()})
+  if start >= t.num_steps:
+    logging.info("%s is already trained (%d of %d steps).", config.name, start, t.num_steps)
+    checkpoints.close()
+    return graphdef, state
+  if is_main:
+    _log_parameters(graphdef, state)
+
+  train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
+  sample = make_sample_fn(config, graphdef)
+  dataset = pipeline.level_dataset(config, pipeline.get_source(config),
+                                   process_index=jax.process_index(),
+                                   process_count=jax.process_count())
+  batches = pipeline.iterate(dataset, start, num_threads=config.data.num_threads,
+                             prefetch=config.data.prefetch)
+  hooks = [periodic_actions.ReportProgress(num_train_steps=t.num_steps, writer=writer,
+                                           every_steps=t.log_every)]
+  if t.profile and is_main:
+    hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=5,
+                                          first_profile=start + 10))
+  examples_per_step = t.d_steps * t.batch_size
+  logging.info("Training %s from step %d to %d on %d devices (%d processes).", config.name,
+               start, t.num_steps, jax.device_count(), jax.process_count())
+
+  pending, interval_start, interval_steps = [], time.time(), 0
+  with _StopRequest().installed() as stop:
+    for step in range(start + 1, t.num_steps + 1):
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        state, metrics = train_step(state, _process_batch(mesh, next(batches)))
+      pending.append(metrics)
+      interval_steps += 1
+      for hook in hooks:
+        hook(step)
+      last = step == t.num_steps
+      if step % t.log_every == 0 or last:
+        _check_finite(state, checkpoints)
+        summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
+        elapsed = time.time() - interval_start
+        summary["examples_per_sec"] = interval_steps * examples_per_step / max(elapsed, 1e-9)
+        writer.write_scalars(step, summary)
+        pending, interval_start, interval_steps = [], time.time(), 0
+      if is_main and (step % t.sample_every == 0 or last):
+        _write_samples(writer, workdir, step, sample(state))
+      preempted = stop.requested or checkpoints.reached_preemption(step)
+      if step % t.checkpoint_every == 0 or last or preempted:
+        _check_finite(state, checkpoints)
+        checkpoints.save(step, state, config)
+      if preempted:
+        logging.warning("Stopped at step %d; the command resumes from there.", step)
+        break
+  checkpoints.wait()
+  checkpoints.close()
+  writer.flush()
+  return graphdef, state
+

@@ -1,0 +1,65 @@
+"""Writing generated videos: grids, GIF and MP4 files, and TensorBoard frame strips."""
+
+import pathlib
+import warnings
+
+import imageio.v3 as iio
+import imageio_ffmpeg
+import numpy as np
+
+
+def to_uint8(videos) -> np.ndarray:
+  """Videos in [-1, 1] (any leading axes, channels last) -> uint8."""
+  v = (np.asarray(videos, np.float32) + 1.0) * 127.5
+  return np.clip(np.round(v), 0, 255).astype(np.uint8)
+
+
+def grid(videos: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
+  """(N, T, H, W, C) uint8 -> (T, rows*(H+pad)-pad, cols*(W+pad)-pad, C): one video of all."""
+  n, t, h, w, c = videos.shape
+  rows = -(-n // columns)
+  out = np.full((t, rows * (h + pad) - pad, columns * (w + pad) - pad, c), 255, np.uint8)
+  for i in range(n):
+    r, col = divmod(i, columns)
+    out[:, r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = videos[i]
+  return out
+
+
+def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
+  """(N, T, H, W, C) uint8 -> one image, a row per video and a column per frame
+  (TensorBoard shows images, not videos)."""
+  return grid(np.moveaxis(videos, 1, 0).reshape((-1, 1) + videos.shape[2:]),
+              columns=videos.shape[1], pad=pad)[0]
+
+
+def write_gif(path, frames: np.ndarray, fps: float = 8.0):
+  """(T, H, W, 3) uint8 -> looping GIF."""
+  iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+
+
+def write_mp4(path, frames: np.ndarray, fps: float = 8.0):
+  """(T, H, W, 3) uint8 -> H.264 MP4 (with the ffmpeg that imageio-ffmpeg ships)."""
+  t, h, w, _ = frames.shape
+  # yuv420p needs even sizes: pad by one row / column of the edge where needed.
+  frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+  writer = imageio_ffmpeg.write_frames(
+      str(path), (frames.shape[2], frames.shape[1]), fps=fps, codec="libx264",
+      pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
+      output_params=["-loglevel", "error"])
+  with warnings.catch_warnings():
+    # JAX warns on any fork; ffmpeg is started with fork+exec, which is safe.
+    warnings.filterwarnings("ignore", message=".*fork.*")
+    writer.send(None)
+  for frame in frames:
+    writer.send(np.ascontiguousarray(frame))
+  writer.close()
+
+
+def write_video_files(stem, frames: np.ndarray, fps: float = 8.0) -> list[pathlib.Path]:
+  """Writes ``stem``.gif and ``stem``.mp4; returns their paths."""
+  stem = pathlib.Path(stem)
+  stem.parent.mkdir(parents=True, exist_ok=True)
+  gif, mp4 = stem.with_suffix(".gif"), stem.with_suffix(".mp4")
+  write_gif(gif, frames, fps)
+  write_mp4(mp4, frames, fps)
+  return [gif, mp4]

@@ -1,0 +1,163 @@
+"""Training a level: sharded updates, exact resumption, learning, and failure handling."""
+
+import json
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib
+from hvg_jax.data import pipeline
+from hvg_jax.layers import sampling_mode
+from hvg_jax.train import state as state_lib
+from hvg_jax.train import trainer
+from hvg_jax.train.checkpoints import Checkpoints
+
+
+def _demo(arg="runlocal", **train):
+  c = config_lib.load_config(CONFIG_DIR / "demo.py", arg)
+  c.train.update(train)
+  return c
+
+
+def test_sharded_update_equals_single_device():
+  """8 simulated CPU devices, global batch 16: the same parameters and BatchNorm statistics
+  as on one device, so gradients are averaged and BatchNorm is synchronised."""
+  out = subprocess.run([PYTHON, str(REPO / "tests" / "helpers" / "sharded_update.py")],
+                       capture_output=True, text=True, env=subprocess_env(), timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert result["devices"] == 8
+  assert result["param_change"] > 1e-5, "the update changed every parameter"
+  assert result["state_rel_err"] < 1e-5, result
+  assert result["bn_stats_leaves"] > 0 and result["bn_stats_rel_err"] < 1e-5, result
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
+
+
+def test_resume_continues_exactly(tmp_path):
+  """N steps, stop, N more from the checkpoint == 2N steps in one go."""
+  n = 3
+  config = _demo(num_steps=n, checkpoint_every=n, log_every=n, sample_every=100)
+  trainer.train(config, tmp_path / "resumed")
+  config.train.num_steps = 2 * n
+  _, resumed = trainer.train(config, tmp_path / "resumed")
+  _, straight = trainer.train(config, tmp_path / "straight")
+  assert int(resumed["step"][...]) == 2 * n
+  for a, b in zip(_leaves(resumed), _leaves(straight)):
+    np.testing.assert_array_equal(a, b)
+  assert Checkpoints(tmp_path / "resumed", config).latest_step() == 2 * n
+
+
+def test_resume_refuses_another_model(tmp_path):
+  config = _demo(num_steps=1, checkpoint_every=1, log_every=1, sample_every=100)
+  trainer.train(config, tmp_path)
+  config.model.g.ch = 6
+  config.train.num_steps = 2
+  with pytest.raises(config_lib.ConfigError, match="config.model.g.ch: saved 4, now 6"):
+    trainer.train(config, tmp_path)
+
+
+def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(tmp_path):
+  config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
+  trainer.train(config, tmp_path)
+  config.train.update(num_steps=6, g_lr=1e38, d_lr=1e38)  # blows up on the next step
+  with pytest.raises(trainer.NonFiniteLossError, match=r"last checkpoint \(step 2\) is intact"):
+    trainer.train(config, tmp_path)
+  assert Checkpoints(tmp_path, config).latest_step() == 2
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
+
+
+def _features(videos, projection):
+  """Fixed random features of (N, T, R, R, 3) videos: 4x4-pooled frames and their
+  differences in time, randomly projected."""
+  n, t, r = videos.shape[:3]
+  pooled = videos.reshape(n, t, 4, r // 4, 4, r // 4, 3).mean(axis=(3, 5))
+  motion = np.diff(pooled, axis=1)
+  return np.concatenate([pooled.reshape(n, -1), 2 * motion.reshape(n, -1)], 1) @ projection
+
+
+def _frechet(a, b):
+  mu1, mu2 = a.mean(0), b.mean(0)
+  s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  w, v = np.linalg.eigh(s1)
+  root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+  cross = np.sqrt(np.clip(np.linalg.eigvalsh(root @ s2 @ root), 0, None)).sum()
+  return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * cross)
+
+
+def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
+  """300 steps bring the samples' feature statistics measurably closer to the data's."""
+  del optimized
+  config = _demo(batch_size=16, num_steps=300, checkpoint_every=300, log_every=100,
+                 sample_every=300)
+  config.model.g.ch = config.model.d.ch = 8
+  source = pipeline.get_source(config)
+  shapes = config_lib.level_shapes(config)
+  spec = pipeline.ClipSpec(shapes.train_frames, config.data.subsample, shapes.resolution)
+  real = np.stack([pipeline.take_clip(source[i], np.random.default_rng(i), spec)["video"]
+                   for i in range(512)]).astype(np.float32) / 127.5 - 1.0
+  dims = (2 * shapes.train_frames - 1) * 4 * 4 * 3  # pooled frames and differences
+  projection = np.random.default_rng(0).normal(size=(dims, 48)) / 20
+  real_features = _features(real, projection)
+  z = jax.random.normal(jax.random.key(7), (512, config.model.g.z_dim))
+  labels = jnp.arange(512) % config.data.num_classes
+
+  def distance(graphdef, state):
+    @jax.jit
+    def sample(state, z, y):
+      g = nnx.merge(graphdef, state).generator
+      sampling_mode(g, standing_stats=False)
+      return g(z, y)
+    fake = np.concatenate([np.asarray(sample(state, z[i:i + 128], labels[i:i + 128]))
+                           for i in range(0, 512, 128)])
+    return _frechet(real_features, _features(fake, projection))
+
+  before = distance(*state_lib.initial_state(config, state_lib.make_mesh()))
+  after = distance(*trainer.train(config, tmp_path))
+  assert after < 0.5 * before, (before, after)
+  assert (tmp_path / "samples" / "step_00000300.gif").exists()
+
+
+def test_hinge_losses_concatenate_the_discriminators():
+  from hvg_jax.train.step import generator_loss, hinge_losses
+  rng = np.random.default_rng(0)
+  scores = {"spatial": rng.normal(size=(6, 8)), "temporal": rng.normal(size=(6, 12))}
+  loss, parts = hinge_losses(scores, batch=3)
+  real = np.concatenate([scores["spatial"][:3], scores["temporal"][:3]], axis=1)
+  fake = np.concatenate([scores["spatial"][3:], scores["temporal"][3:]], axis=1)
+  expected = np.maximum(1 - real, 0).mean() + np.maximum(1 + fake, 0).mean()
+  np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+  np.testing.assert_allclose(float(parts["d_real/temporal"]),
+                             np.maximum(1 - scores["temporal"][:3], 0).mean(), rtol=1e-6)
+  np.testing.assert_allclose(float(generator_loss({k: v[3:] for k, v in scores.items()})),
+                             -fake.mean(), rtol=1e-6)
+
+
+def test_ema_of_the_generator():
+  """Before ema_start the average follows G; after it, ema = d * ema + (1 - d) * G."""
+  from hvg_jax.layers import SpectralVector
+  from hvg_jax.train import step as step_lib
+  config = _demo(ema_decay=0.25, ema_start=1)
+  mesh = state_lib.make_mesh()
+  graphdef, state = state_lib.initial_state(config, mesh)
+  step = step_lib.make_train_step(config, graphdef, mesh)
+  ds = pipeline.level_dataset(config, pipeline.get_source(config))
+  generators = []
+  for i in range(2):
+    state, _ = step(state, trainer._process_batch(mesh, ds[i]))
+    gan = nnx.merge(graphdef, jax.device_get(state))
+    generators.append((nnx.state(gan.generator, nnx.Param),
+                       nnx.state(gan.ema_generator, nnx.Param)))
+  (g1, ema1), (g2, ema2) = generators
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ema1, g1)
+  jax.tree.map(lambda e, a, b: np.testing.assert_allclose(e, 0.25 * a + 0.75 * b, rtol=1e-5,
+                                                          atol=1e-7), ema2, ema1, g2)
+  jax.tree.map(np.testing.assert_array_equal, nnx.state(gan.ema_generator, SpectralVector),
+               nnx.state(gan.generator, SpectralVector))
