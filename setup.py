@@ -22,6 +22,7 @@ setuptools.setup(
         "numpy",
         "optax",
         "orbax-checkpoint",
+        "pillow",
         "tensorboard",  # clu's metric writers need it; tensorflow-cpu does not pull it in.
         "tensorflow-cpu",
         "tensorflow-datasets",

@@ -67,8 +67,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.num_steps = 100_000
   c.train.g_lr = 1e-4
   c.train.d_lr = 5e-4
-  c.train.b1 = 0.0  # BigGAN's Adam betas; the papers do not state theirs
-  c.train.b2 = 0.999
+  c.train.g_betas = (0.0, 0.999)  # Adam (b1, b2): BigGAN's; the papers do not state theirs
+  c.train.d_betas = (0.0, 0.999)
   c.train.d_steps = 2
   c.train.ema_decay = config_dict.placeholder(float)  # None: no EMA of G (HVG)
   c.train.ema_start = 0
@@ -293,6 +293,9 @@ def validate(c: ml_collections.ConfigDict):
   _check(t.d_steps >= 1, f"config.train.d_steps: must be >= 1, got {t.d_steps}")
   _check(t.g_lr > 0, f"config.train.g_lr: must be > 0, got {t.g_lr}")
   _check(t.d_lr > 0, f"config.train.d_lr: must be > 0, got {t.d_lr}")
+  for field in ("g_betas", "d_betas"):
+    _check(len(t[field]) == 2 and all(0.0 <= b < 1.0 for b in t[field]),
+           f"config.train.{field}: Adam's (b1, b2), each in [0, 1), got {t[field]}")
   for field in ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
                 "sample_every", "num_samples"):
     _check(t[field] >= 1, f"config.train.{field}: must be >= 1, got {t[field]}")

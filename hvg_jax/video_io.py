@@ -1,11 +1,13 @@
 """Writing generated videos: grids, GIF and MP4 files, and TensorBoard frame strips."""
 
 import pathlib
+import tempfile
 import warnings
 
 import imageio.v3 as iio
 import imageio_ffmpeg
 import numpy as np
+from etils import epath
 
 
 def to_uint8(videos) -> np.ndarray:
@@ -28,8 +30,8 @@ def grid(videos: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
 def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
   """(N, T, H, W, C) uint8 -> one image, a row per video and a column per frame
   (TensorBoard shows images, not videos)."""
-  return grid(np.moveaxis(videos, 1, 0).reshape((-1, 1) + videos.shape[2:]),
-              columns=videos.shape[1], pad=pad)[0]
+  return grid(videos.reshape((-1, 1) + videos.shape[2:]), columns=videos.shape[1],
+              pad=pad)[0]
 
 
 def write_gif(path, frames: np.ndarray, fps: float = 8.0):
@@ -55,11 +57,16 @@ def write_mp4(path, frames: np.ndarray, fps: float = 8.0):
   writer.close()
 
 
-def write_video_files(stem, frames: np.ndarray, fps: float = 8.0) -> list[pathlib.Path]:
-  """Writes ``stem``.gif and ``stem``.mp4; returns their paths."""
-  stem = pathlib.Path(stem)
+def write_video_files(stem, frames: np.ndarray, fps: float = 8.0) -> list[epath.Path]:
+  """Writes ``stem``.gif and ``stem``.mp4 (local or e.g. gs:// paths); returns them."""
+  stem = epath.Path(stem)
   stem.parent.mkdir(parents=True, exist_ok=True)
-  gif, mp4 = stem.with_suffix(".gif"), stem.with_suffix(".mp4")
-  write_gif(gif, frames, fps)
-  write_mp4(mp4, frames, fps)
-  return [gif, mp4]
+  written = []
+  with tempfile.TemporaryDirectory() as tmp:  # the encoders write local files
+    for suffix, write in ((".gif", write_gif), (".mp4", write_mp4)):
+      local = pathlib.Path(tmp) / f"video{suffix}"
+      write(local, frames, fps)
+      target = stem.parent / f"{stem.name}{suffix}"
+      target.write_bytes(local.read_bytes())
+      written.append(target)
+  return written

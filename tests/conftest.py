@@ -1,4 +1,4 @@
-"""Shared test helpers: NumPy references the layers are checked against."""
+"""Shared test settings and helpers: JAX settings, paths, NumPy references."""
 
 import os
 import pathlib
@@ -9,16 +9,21 @@ import jax
 import numpy as np
 import pytest
 
-# Tests compile many small programs once each: XLA's optimisation passes cost more compile
-# time than they save at these sizes (about half the suite's time). A test that runs long
-# loops turns them back on with the `optimized` fixture.
-jax.config.update("jax_disable_most_optimizations", True)
-# The same programs recur across tests, workers and the subprocesses tests start: compile
-# each once (the cache is keyed by the program, so stale entries are never reused).
-COMPILATION_CACHE = os.path.join(tempfile.gettempdir(), "hvg_jax_test_compilation_cache")
-jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# For the tests and the commands they start:
+# - they compile many small programs once each: XLA's optimisation passes cost more compile
+#   time than they save at these sizes (about half the suite's time); a test that runs long
+#   loops turns them back on with the `optimized` fixture;
+# - the same programs recur across tests, workers and commands: each is compiled once (the
+#   cache is keyed by the program, so stale entries are never reused).
+JAX_SETTINGS = {
+    "jax_disable_most_optimizations": True,
+    "jax_compilation_cache_dir": os.path.join(tempfile.gettempdir(),
+                                              "hvg_jax_test_compilation_cache"),
+    "jax_persistent_cache_min_compile_time_secs": 0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+for _name, _value in JAX_SETTINGS.items():
+  jax.config.update(_name, _value)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -68,10 +73,9 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 def subprocess_env(**extra) -> dict:
   """Environment for a command a test runs: the same JAX settings as the tests."""
-  env = dict(os.environ)
-  env.update(JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_COMPILATION_CACHE_DIR=COMPILATION_CACHE,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", PYTHONUNBUFFERED="1")
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  env.update({name.upper(): str(value).lower() if isinstance(value, bool) else str(value)
+              for name, value in JAX_SETTINGS.items()})
   env.update(extra)
   return env
 

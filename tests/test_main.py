@@ -24,12 +24,12 @@ def _steps(workdir):
 
 
 def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
-  out = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=6",
+  out = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=9",
               "--config.train.checkpoint_every=3", "--config.train.sample_every=3",
-              "--config.train.log_every=3")
+              "--config.train.log_every=3", "--config.train.keep_checkpoints=2")
   assert out.returncode == 0, out.stderr[-3000:]
-  assert _steps(tmp_path) == [3, 6]
-  assert (tmp_path / "checkpoints" / "6" / "config").is_dir()
+  assert _steps(tmp_path) == [6, 9]  # the last two of 3, 6, 9
+  assert (tmp_path / "checkpoints" / "9" / "config").is_dir()
   for step in (3, 6):
     gif = iio.imread(tmp_path / "samples" / f"step_{step:08d}.gif")
     assert gif.ndim == 4 and gif.shape[0] == 8  # 8 frames of a grid of 4 videos
@@ -40,10 +40,10 @@ def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
   assert {"d_loss", "g_loss", "d_real/spatial", "d_fake/temporal", "grad_norm/g",
           "examples_per_sec", "steps_per_sec"} <= set(tags["tensors"] + tags["scalars"])
   assert "samples" in tags["tensors"] + tags["images"]
-  assert "ETA" in out.stderr and "Training demo from step 0 to 6" in out.stderr
+  assert "ETA" in out.stderr and "Training demo from step 0 to 9" in out.stderr
 
-  again = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=6")
-  assert again.returncode == 0 and "already trained (6 of 6 steps)" in again.stderr
+  again = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=9")
+  assert again.returncode == 0 and "already trained (9 of 9 steps)" in again.stderr
 
 
 @pytest.mark.parametrize("args,message", [

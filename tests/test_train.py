@@ -58,16 +58,65 @@ def test_resume_continues_exactly(tmp_path):
 def test_resume_refuses_another_model(tmp_path):
   config = _demo(num_steps=1, checkpoint_every=1, log_every=1, sample_every=100)
   trainer.train(config, tmp_path)
-  config.model.g.ch = 6
   config.train.num_steps = 2
+  other = config.copy_and_resolve_references()
+  other.model.g.ch = 6
   with pytest.raises(config_lib.ConfigError, match="config.model.g.ch: saved 4, now 6"):
-    trainer.train(config, tmp_path)
+    trainer.train(other, tmp_path)
+  other = config.copy_and_resolve_references()
+  other.train.ema_decay = 0.999  # the state would have an EMA of G
+  with pytest.raises(config_lib.ConfigError, match="config.train.ema_decay: saved None"):
+    trainer.train(other, tmp_path)
+  config.model.g.scan_unroll = 2  # only how it runs: resumes
+  trainer.train(config, tmp_path)
+  assert Checkpoints(tmp_path, config).latest_step() == 2
 
 
-def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(tmp_path):
+def test_batch_that_does_not_split_over_the_devices_is_a_clear_error(tmp_path, monkeypatch):
+  monkeypatch.setattr(jax, "device_count", lambda: 8)
+  with pytest.raises(config_lib.ConfigError, match="config.train.batch_size: 4 does not "
+                     "split over the 8 devices"):
+    trainer.train(_demo(), tmp_path)
+
+
+def test_an_upsampling_level_trains_one_step_on_generated_inputs():
+  """The level-2 step: real pairs from the data, fake pairs from (stub) lower levels, the
+  matching discriminator judging both."""
+  from hvg_jax.train import step as step_lib
+  config = config_lib.load_config(CONFIG_DIR / "ssw_bdd_level2.py", "runlocal")
+  config.data.name = "demo"
+  config.data.num_classes = 0
+  shapes = config_lib.level_shapes(config)
+  mesh = state_lib.make_mesh()
+  graphdef, state = state_lib.initial_state(config, mesh)
+  before = jax.device_get(nnx.state(nnx.merge(graphdef, state).generator, nnx.Param))
+
+  def lower_levels(key, labels):
+    del labels
+    return jax.random.uniform(key, (config.train.batch_size, shapes.input_train_frames,
+                                    shapes.input_resolution, shapes.input_resolution, 3),
+                              minval=-1.0, maxval=1.0)
+
+  step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
+  batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
+  assert batch["video"].shape[2:] == (12, 16, 16, 3)  # 12-frame windows of the level
+  state, metrics = step(state, state_lib.put_batch(mesh, batch))
+  assert {"d_real/matching", "d_fake/matching"} <= set(metrics)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  after = nnx.state(nnx.merge(graphdef, state).generator, nnx.Param)
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
+                                                    jax.tree.leaves(jax.device_get(after))))
+
+
+@pytest.mark.parametrize("checkpoint_every,log_every", [(1, 100), (100, 1)])
+def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(tmp_path, checkpoint_every,
+                                                            log_every):
+  """Whether a log or a save comes first after the blow-up, nothing non-finite is saved."""
   config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
   trainer.train(config, tmp_path)
-  config.train.update(num_steps=6, g_lr=1e38, d_lr=1e38)  # blows up on the next step
+  # Blows up on the next step (parameters overflow even where the loss is still finite).
+  config.train.update(num_steps=6, g_lr=1e38, d_lr=1e38, checkpoint_every=checkpoint_every,
+                      log_every=log_every)
   with pytest.raises(trainer.NonFiniteLossError, match=r"last checkpoint \(step 2\) is intact"):
     trainer.train(config, tmp_path)
   assert Checkpoints(tmp_path, config).latest_step() == 2
@@ -151,7 +200,7 @@ def test_ema_of_the_generator():
   ds = pipeline.level_dataset(config, pipeline.get_source(config))
   generators = []
   for i in range(2):
-    state, _ = step(state, trainer._process_batch(mesh, ds[i]))
+    state, _ = step(state, state_lib.put_batch(mesh, ds[i]))
     gan = nnx.merge(graphdef, jax.device_get(state))
     generators.append((nnx.state(gan.generator, nnx.Param),
                        nnx.state(gan.ema_generator, nnx.Param)))

@@ -27,18 +27,23 @@ class DemoVideos:
     height, width: frame size in pixels; the scene is defined in units of the height, so
       other sizes render the same video.
     seed: which data set.
-    num_classes: how many of SHAPES appear (labels 0 .. num_classes-1).
+    split: "train" or another name (e.g. "test"): disjoint videos of the same data set.
+    num_classes: how many of SHAPES appear (labels 0 .. num_classes-1); 0 for an
+      unconditional data set (any shape, label 0).
   """
 
   def __init__(self, *, num_videos: int = 4096, frames: int = 32, height: int = 32,
-               width: int | None = None, seed: int = 0, num_classes: int = len(SHAPES)):
-    if not 1 <= num_classes <= len(SHAPES):
-      raise ValueError(f"the demo data has 1 to {len(SHAPES)} classes, got {num_classes}")
+               width: int | None = None, seed: int = 0, split: str = "train",
+               num_classes: int = len(SHAPES)):
+    if not 0 <= num_classes <= len(SHAPES):
+      raise ValueError(f"the demo data has 0 (unconditional) to {len(SHAPES)} classes, got "
+                       f"{num_classes}")
     self.num_videos = num_videos
     self.frames = frames
     self.height = height
     self.width = width or (height * 5) // 4  # wider than high: exercises the crop
     self.seed = seed
+    self.split_id = int.from_bytes(split.encode()[:8], "little")
     self.num_classes = num_classes
 
   def __len__(self):
@@ -47,8 +52,8 @@ class DemoVideos:
   def __getitem__(self, index):
     if not 0 <= index < self.num_videos:
       raise IndexError(f"demo video {index} of {self.num_videos}")
-    rng = np.random.default_rng([self.seed, index])
-    label = int(rng.integers(self.num_classes))
+    rng = np.random.default_rng([self.seed, self.split_id, index])
+    kind = int(rng.integers(self.num_classes or len(SHAPES)))
     aspect = self.width / self.height
     # Supersampled pixel centres (2x2 per pixel) in scene units: y in [0, 1], x in [0, aspect].
     ss = 2
@@ -76,12 +81,12 @@ class DemoVideos:
     py = _fold(rng.uniform(r, 1 - r) + speed * np.sin(heading) * t, r, 1 - r)
     dx = x[None] - px[:, None, None]
     dy = y[None] - py[:, None, None]
-    kind = SHAPES[label]
-    if kind == "circle":
+    shape = SHAPES[kind]
+    if shape == "circle":
       mask = dx**2 + dy**2 <= r**2
-    elif kind == "square":
+    elif shape == "square":
       mask = np.maximum(np.abs(dx), np.abs(dy)) <= 0.8 * r
-    elif kind == "triangle":
+    elif shape == "triangle":
       mask = (dy <= 0.7 * r) & (np.abs(dx) <= 0.6 * (dy + r))
     else:
       arm = r / 3
@@ -89,4 +94,5 @@ class DemoVideos:
     video = np.where(mask[..., None], colour, background[None])
     # Average the supersamples: anti-aliased edges.
     video = video.reshape(self.frames, self.height, ss, self.width, ss, 3).mean(axis=(2, 4))
+    label = kind if self.num_classes else 0
     return {"video": np.round(video * 255).astype(np.uint8), "label": np.int32(label)}

@@ -17,6 +17,7 @@ import dataclasses
 import grain
 import ml_collections
 import numpy as np
+from PIL import Image
 
 from hvg_jax import config_lib
 from hvg_jax.data.demo import DemoVideos
@@ -35,10 +36,10 @@ class ClipSpec:
 
 
 def _resize(clip: np.ndarray, size: int) -> np.ndarray:
-  """Bilinear (antialiased) resize of (T, S, S, 3) uint8 frames to size x size."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (only when sizes differ)
-  out = tf.image.resize(clip, (size, size), method="bilinear", antialias=True)
-  return np.clip(np.round(out.numpy()), 0, 255).astype(np.uint8)
+  """Bilinear resize of (T, S, S, 3) uint8 frames to size x size (Pillow's, which widens
+  its filter when it shrinks: antialiased, like f_s)."""
+  return np.stack([np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
+                   for frame in clip])
 
 
 def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
@@ -46,8 +47,8 @@ def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
   video = np.asarray(example["video"])
   t, h, w = video.shape[:3]
   if t < spec.span:
-    raise ValueError(f"a video of {t} frames is too short for {spec.frames} frames at "
-                     f"stride {spec.stride} ({spec.span} frames needed)")
+    raise ValueError(f"a video of {t} frames is too short for a clip of {spec.frames} frames "
+                     f"at stride {spec.stride} (config.data.subsample): {spec.span} needed")
   start = rng.integers(t - spec.span + 1)
   side = min(h, w)
   top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
@@ -61,9 +62,10 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train"):
   """The random-access source named by ``config.data.name``."""
   d = config.data
   if d.name == "demo":
-    # Rendered at the level's resolution, as long as the whole video of the chain needs.
+    # Rendered at the level's resolution; a level's whole video spans about
+    # frames * subsample raw frames, the same at every level of a chain.
     return DemoVideos(num_videos=d.num_videos, frames=d.frames * d.subsample + d.subsample,
-                      height=d.resolution, seed=d.seed + (0 if split == "train" else 1),
+                      height=d.resolution, seed=d.seed, split=split,
                       num_classes=d.num_classes)
   raise config_lib.ConfigError(
       f"config.data.name: no reader for {d.name!r} yet; 'demo' is built in (the real "

@@ -18,6 +18,12 @@ from hvg_jax import config_lib
 # Fields that define what a checkpoint's arrays mean: a run may not resume with others.
 _ARCHITECTURE_FIELDS = ("level", "data.num_classes", "data.frames", "data.resolution",
                         "data.subsample", "model")
+# Model fields that only change how the computation runs.
+_EXECUTION_FIELDS = ("model.g.scan_unroll", "model.dtype")
+# Fields that change the data order or the randomness: resuming with other values works,
+# but no longer continues as the uninterrupted run would have.
+_ORDER_FIELDS = ("seed", "data.name", "data.seed", "data.num_videos", "train.batch_size",
+                 "train.d_steps")
 
 
 def _normalise(value):
@@ -39,7 +45,7 @@ class Checkpoints:
     self.directory = epath.Path(workdir) / "checkpoints"
     options = ocp.CheckpointManagerOptions(
         max_to_keep=config.train.keep_checkpoints, enable_async_checkpointing=True,
-        create=True)
+        create=True, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "config"))
 
@@ -53,15 +59,22 @@ class Checkpoints:
   def check_compatible(self, step: int, config: ml_collections.ConfigDict):
     """Raises ConfigError if the run in this workdir has another architecture or data."""
     diffs = config_differences(self.saved_config(step), config)
-    breaking = {k: v for k, v in diffs.items()
-                if any(k == f or k.startswith(f + ".") for f in _ARCHITECTURE_FIELDS)}
+    breaking = {k: v for k, v in diffs.items() if k not in _EXECUTION_FIELDS and
+                any(k == f or k.startswith(f + ".") for f in _ARCHITECTURE_FIELDS)}
+    ema = diffs.get("train.ema_decay")
+    if ema and (ema[0] is None) != (ema[1] is None):  # the state has an EMA of G or not
+      breaking["train.ema_decay"] = ema
     if breaking:
       listed = "; ".join(f"config.{k}: saved {a!r}, now {b!r}" for k, (a, b) in breaking.items())
       raise config_lib.ConfigError(
           f"the checkpoints in {self.directory} are of another model: {listed}. "
           "Use another --workdir, or the config the run was started with.")
     for k, (a, b) in diffs.items():
-      logging.info("Resuming with config.%s = %r (the run started with %r).", k, b, a)
+      if k in _ORDER_FIELDS:
+        logging.warning("Resuming with config.%s = %r (the run started with %r): the run "
+                        "goes on, but not as the uninterrupted one would have.", k, b, a)
+      else:
+        logging.info("Resuming with config.%s = %r (the run started with %r).", k, b, a)
 
   def restore(self, step: int, abstract_state: nnx.State) -> nnx.State:
     """The state saved at ``step``, laid out as ``abstract_state`` (shapes, shardings),

@@ -35,13 +35,19 @@ class GANState(nnx.Module):
     t = config.train
     self.generator = models.build_generator(config, rngs=rngs)
     self.discriminators = models.build_discriminators(config, rngs=rngs)
-    self.g_optimizer = nnx.Optimizer(self.generator, optax.adam(t.g_lr, t.b1, t.b2),
+    self.g_optimizer = nnx.Optimizer(self.generator, optax.adam(t.g_lr, *t.g_betas),
                                      wrt=nnx.Param)
-    self.d_optimizer = nnx.Optimizer(self.discriminators, optax.adam(t.d_lr, t.b1, t.b2),
+    self.d_optimizer = nnx.Optimizer(self.discriminators, optax.adam(t.d_lr, *t.d_betas),
                                      wrt=nnx.Param)
     self.ema_generator = _copy(self.generator) if t.ema_decay else None
     self.step = Counter(jnp.zeros((), jnp.int32))
     self.first_nonfinite_step = Counter(jnp.full((), -1, jnp.int32))
+
+
+def keys(seed: int) -> dict:
+  """Independent keys for each use of randomness in a run (none collides with another)."""
+  init, train, samples = jax.random.split(jax.random.key(seed), 3)
+  return {"init": init, "train": train, "samples": samples}
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
@@ -71,5 +77,11 @@ def abstract_state(config, mesh):
 
 def initial_state(config, mesh):
   """(graphdef, freshly initialised state replicated over the mesh), from config.seed."""
-  graphdef, state = nnx.split(GANState(config, rngs=nnx.Rngs(config.seed)))
+  graphdef, state = nnx.split(GANState(config, rngs=nnx.Rngs(keys(config.seed)["init"])))
   return graphdef, jax.device_put(state, replicated(mesh))
+
+
+def put_batch(mesh, batch):
+  """This process's part of the global batch -> global arrays split over ``data``."""
+  split = batch_sharding(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(split, x), batch)

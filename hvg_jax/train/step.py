@@ -3,10 +3,12 @@
 The hinge loss (HVG A; SPEC 4) takes the scores of D_S, D_T and (upsampling levels) D_M
 concatenated, averaged over samples and output locations:
   L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))],   L_G = -E[D(G(z))].
-D sees real and generated videos in one call, so its spectral norm advances once per D
-step and judges both halves with the same weights. Each D step takes its own real batch and
-fresh noise; generated classes are drawn uniformly. All randomness comes from
-fold_in(key(seed), step): a resumed run draws exactly what the uninterrupted one did.
+D sees real and generated videos in one call, so both halves are judged with the same
+spectrally normalised weights. Every training-mode call advances spectral norm's power
+iteration (D's once per D step and once in the G step; G's in every pass), as in
+BigGAN's PyTorch code. Each D step takes its own real batch and fresh noise; generated
+classes are drawn uniformly. All randomness comes from fold_in(train key, step): a resumed
+run draws exactly what the uninterrupted one did.
 
 The update is one jitted function over the mesh: the batch is split over ``data``,
 parameters are replicated, so gradients are averaged over the global batch and BatchNorm
@@ -66,7 +68,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
         f"config.level: level {config.level} trains on videos its frozen lower levels "
         "generate; give it their generators (lower_levels)")
   data_split = NamedSharding(mesh, P("data"))
-  base_key = jax.random.key(config.seed)
+  base_key = state_lib.keys(config.seed)["train"]
 
   def split_batch(x):
     return jax.lax.with_sharding_constraint(x, data_split)
@@ -135,7 +137,11 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
                                      nnx.state(gan.ema_generator, nnx.Param), 1.0 - decay)
       nnx.update(gan.ema_generator, ema, nnx.state(gan.generator, SpectralVector))
 
-    finite = jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss)
+    # The losses were computed before the updates: check what the updates produced too.
+    params_norm = optax.tree.norm(nnx.state(gan, nnx.Param))
+    finite = (jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss)
+              & jnp.isfinite(metrics["grad_norm/d"]) & jnp.isfinite(metrics["grad_norm/g"])
+              & jnp.isfinite(params_norm))
     first = gan.first_nonfinite_step[...]
     gan.first_nonfinite_step.set_value(
         jnp.where((first < 0) & ~finite, gan.step[...], first))
