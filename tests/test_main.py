@@ -14,8 +14,8 @@ from conftest import PYTHON, REPO, subprocess_env
 DEMO = "--config=configs/demo.py:runlocal"
 
 
-def _main(*args, timeout=600):
-  return subprocess.run([PYTHON, "-m", "hvg_jax.main", *args], cwd=REPO, capture_output=True,
+def _main(*args, timeout=600, cwd=REPO):
+  return subprocess.run([PYTHON, "-m", "hvg_jax.main", *args], cwd=cwd, capture_output=True,
                         text=True, env=subprocess_env(), timeout=timeout)
 
 
@@ -24,10 +24,13 @@ def _steps(workdir):
 
 
 def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
-  out = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=9",
-              "--config.train.checkpoint_every=3", "--config.train.sample_every=3",
-              "--config.train.log_every=3", "--config.train.keep_checkpoints=2")
+  # Run from elsewhere with a relative workdir, as a user would.
+  out = _main(f"--config={REPO / 'configs' / 'demo.py'}:runlocal", "--workdir=run",
+              "--config.train.num_steps=9", "--config.train.checkpoint_every=3",
+              "--config.train.sample_every=3", "--config.train.log_every=3",
+              "--config.train.keep_checkpoints=2", cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-3000:]
+  tmp_path = tmp_path / "run"
   assert _steps(tmp_path) == [6, 9]  # the last two of 3, 6, 9
   assert (tmp_path / "checkpoints" / "9" / "config").is_dir()
   for step in (3, 6):

@@ -8,6 +8,7 @@ non-finite loss raises ``NonFiniteLossError`` before anything after it is saved.
 
 import contextlib
 import logging
+import os
 import signal
 import time
 
@@ -36,8 +37,12 @@ class WorkdirError(OSError):
 
 
 def check_workdir(workdir) -> epath.Path:
-  """Creates ``workdir`` and proves it writable, or raises WorkdirError saying why."""
-  path = epath.Path(workdir)
+  """Creates ``workdir`` and proves it writable, or raises WorkdirError saying why.
+
+  Returns it as an absolute path (Orbax needs one).
+  """
+  workdir = str(workdir)
+  path = epath.Path(workdir if "://" in workdir else os.path.abspath(workdir))
   try:
     path.mkdir(parents=True, exist_ok=True)
     probe = path / f".write_test.{jax.process_index()}"
