@@ -26,6 +26,7 @@ setuptools.setup(
         "tensorboard",  # clu's metric writers need it; tensorflow-cpu does not pull it in.
         "tensorflow-cpu",
         "tensorflow-datasets",
+        "tqdm",  # progress bars of hvg_jax.sample
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist"],

@@ -30,6 +30,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.level = 1
   c.runlocal = False
   c.seed = 0
+  # Upsampling levels: the levels below, 1..level-1, as comma-separated paths of their
+  # workdirs, a chain workdir or an export (hvg_jax.export). The chain command sets it.
+  c.lower_levels = ""
 
   c.data = ml_collections.ConfigDict()
   c.data.name = ""
@@ -78,6 +81,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.sample_every = 1000  # steps between sample grids (TensorBoard, GIF, MP4)
   c.train.num_samples = 8
   c.train.profile = False  # a jax.profiler trace of a few steps into the workdir
+
+  # Standing BatchNorm statistics (HVG B.2: 200 "dummy" passes), computed when a level
+  # finishes (for its whole video, which the levels above train on) and by hvg_jax.sample
+  # for other lengths.
+  c.sample = ml_collections.ConfigDict()
+  c.sample.standing_passes = 200
+  c.sample.standing_batch = 64  # videos per pass (the papers do not say)
   return c
 
 
@@ -123,6 +133,43 @@ def load_config(path: str | pathlib.Path, arg: str | None = None):
   return module.get_config(arg) if arg is not None else module.get_config()
 
 
+def chain_config(name: str, level_files, arg: str | None = None) -> ml_collections.ConfigDict:
+  """A chain: the level configs (files beside the caller's), trained one after another.
+
+  ``config.levels.level<k>`` is level k's config; ``arg`` (e.g. runlocal) goes to each.
+  Raises ConfigError unless every level chains with the one below it.
+  """
+  c = ml_collections.ConfigDict()
+  c.name = name
+  c.levels = ml_collections.ConfigDict()
+  for k, path in enumerate(level_files, start=1):
+    level = load_config(path, arg)
+    _check(level.level == k, f"{path}: a chain's level {k} must be a level-{k} config, "
+           f"got config.level={level.level}")
+    c.levels[f"level{k}"] = level
+  check_levels(chain_levels(c))
+  return c
+
+
+def is_chain(config: ml_collections.ConfigDict) -> bool:
+  return "levels" in config
+
+
+def chain_levels(chain: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+  """The level configs of a chain config, level 1 first."""
+  names = sorted(chain.levels.keys(), key=lambda n: int(n.removeprefix("level")))
+  return [chain.levels[n] for n in names]
+
+
+def check_levels(configs):
+  """Raises ConfigError unless ``configs`` are levels 1, 2, ... each upsampling the one
+  below."""
+  _check(bool(configs) and configs[0].level == 1,
+         f"a chain starts at level 1; got {[c.level for c in configs]}")
+  for lower, upper in zip(configs, configs[1:]):
+    check_chain(lower, upper)
+
+
 def _tiny_resolution(r: int) -> int:
   return max(8, r // 4)
 
@@ -148,6 +195,7 @@ def apply_runlocal(c: ml_collections.ConfigDict):
   c.train.update(batch_size=4, num_steps=20, log_every=5, checkpoint_every=10,
                  sample_every=10, num_samples=4)
   c.data.update(num_threads=2, prefetch=2)
+  c.sample.update(standing_passes=4, standing_batch=4)
   c.runlocal = True
 
 
@@ -299,6 +347,12 @@ def validate(c: ml_collections.ConfigDict):
   for field in ("num_steps", "log_every", "checkpoint_every", "keep_checkpoints",
                 "sample_every", "num_samples"):
     _check(t[field] >= 1, f"config.train.{field}: must be >= 1, got {t[field]}")
+  _check(c.sample.standing_passes >= 1 and c.sample.standing_batch >= 1,
+         "config.sample.standing_passes and standing_batch: must be >= 1, got "
+         f"{c.sample.standing_passes} and {c.sample.standing_batch}")
+  if not upsampling:
+    _check(not c.lower_levels, "config.lower_levels: level 1 has no levels below it; "
+           f"leave it empty, got {c.lower_levels!r}")
   if t.ema_decay is not None:
     _check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")

@@ -133,9 +133,11 @@ def format_report(config, shapes, summaries) -> str:
 def main(argv):
   del argv
   config = _CONFIG.value
-  config_lib.validate(config)
-  shapes, summaries = describe(config, max_lines=None if _FULL_TABLE.value else 20)
-  print(format_report(config, shapes, summaries))
+  levels = config_lib.chain_levels(config) if config_lib.is_chain(config) else [config]
+  for level in levels:  # a chain config: every level in turn
+    config_lib.validate(level)
+    shapes, summaries = describe(level, max_lines=None if _FULL_TABLE.value else 20)
+    print(format_report(level, shapes, summaries), end="\n\n")
 
 
 if __name__ == "__main__":

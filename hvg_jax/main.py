@@ -1,45 +1,67 @@
-r"""Trains one level of a hierarchical video GAN.
+r"""Trains a level, or a whole chain of levels, of a hierarchical video GAN.
 
-  python -m hvg_jax.main --config=configs/demo.py --workdir=/tmp/hvg_demo
+  python -m hvg_jax.main --config=configs/demo.py --workdir=workdirs/demo
+  python -m hvg_jax.main --config=configs/bdd_level1.py --workdir=gs://bucket/bdd/level1
   python -m hvg_jax.main --config=configs/bdd_level3.py --workdir=gs://bucket/bdd/level3 \
-      --config.train.batch_size=64
+      --config.lower_levels=gs://bucket/bdd/level1,gs://bucket/bdd/level2
 
-Running the same command again resumes from the workdir's latest checkpoint.
+A chain config (configs/demo.py, configs/bdd_chain.py, ...) trains level 1, 2, ... in
+``workdir/level<k>``, then samples the whole chain into ``workdir/samples``. Running the same
+command again resumes: finished levels are skipped, the one in progress continues from its
+latest checkpoint.
 """
 
-import logging as std_logging
 import sys
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from hvg_jax import config_lib
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.sample_files import write_samples
+from hvg_jax.chain.sampler import sample_chain
+from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
+from hvg_jax.train.checkpoints import quiet_orbax_logging
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Level config file.",
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Level or chain config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.")
-
-
-class _QuietCheckpointing(std_logging.Filter):
-  """Orbax logs every step of every save at INFO; keep its warnings and errors."""
-
-  def filter(self, record):
-    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_QuietCheckpointing())
+  quiet_orbax_logging()
   # TensorFlow only reads data here; keep it off the accelerators JAX uses.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], "GPU")
+  config = _CONFIG.value
   try:
-    trainer.train(_CONFIG.value, _WORKDIR.value)
+    if config_lib.is_chain(config):
+      dirs = trainer.train_chain(config, _WORKDIR.value)
+      if dirs:
+        _sample_chain(config, dirs)
+    else:
+      trainer.train(config, _WORKDIR.value)
   except (config_lib.ConfigError, trainer.WorkdirError, trainer.NonFiniteLossError) as e:
     logging.error("%s", e)
     sys.exit(f"error: {e}")
+
+
+def _sample_chain(chain, dirs):
+  """Samples the trained chain's whole videos into <workdir>/samples."""
+  mesh = state_lib.make_mesh()
+  levels = chain_levels.load(dirs, state_lib.replicated(mesh))
+  top = levels[-1].config
+  videos = sample_chain(levels, num_videos=top.train.num_samples, seed=top.seed, mesh=mesh,
+                        progress=jax.process_index() == 0)
+  if jax.process_index() == 0:
+    output = dirs[0].parent / "samples"
+    index = write_samples(output, levels, videos,
+                          settings=f"{chain.name}: {len(levels)} levels, seed {top.seed}")
+    logging.info("Samples of the whole chain: %s", index)
 
 
 if __name__ == "__main__":

@@ -63,12 +63,6 @@ def optimized():
   jax.config.update("jax_disable_most_optimizations", False)
   yield
   jax.config.update("jax_disable_most_optimizations", True)
-# The same programs recur across tests, workers and the subprocesses tests start: compile
-# each once (the cache is keyed by the program, so stale entries are never reused).
-COMPILATION_CACHE = os.path.join(tempfile.gettempdir(), "hvg_jax_test_compilation_cache")
-jax.config.update("jax_compilation_cache_dir", COMPILATION_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def subprocess_env(**extra) -> dict:

@@ -50,8 +50,27 @@ def _load(name, arg=None):
   return config_lib.load_config(CONFIG_DIR / f"{name}.py", arg)
 
 
-def test_every_config_file_is_a_paper_configuration_or_the_demo():
-  assert sorted([f"{n}.py" for n in PAPER] + ["demo.py"]) == CONFIG_FILES
+def test_every_config_file_is_a_paper_configuration_a_chain_or_the_demo():
+  chains = ["kinetics_chain.py", "bdd_chain.py", "ucf101_chain.py", "ssw_bdd_chain.py"]
+  demo = ["demo.py", "demo_level1.py", "demo_level2.py"]
+  assert sorted([f"{n}.py" for n in PAPER] + chains + demo) == CONFIG_FILES
+
+
+@pytest.mark.parametrize("arg", [None, "runlocal"])
+def test_chain_configs_hold_the_paper_chains(arg):
+  for levels in CHAINS:
+    name = levels[0].removesuffix("_level1")
+    chain = config_lib.load_config(CONFIG_DIR / f"{name}_chain.py", arg)
+    assert [c.name for c in config_lib.chain_levels(chain)] == list(levels)
+    assert all(c.runlocal == (arg == "runlocal") for c in config_lib.chain_levels(chain))
+
+
+def test_a_chain_whose_levels_do_not_chain_is_refused(tmp_path):
+  for name in ("kinetics_level1", "bdd_level2"):
+    (tmp_path / f"{name}.py").write_text((CONFIG_DIR / f"{name}.py").read_text())
+  with pytest.raises(config_lib.ConfigError, match="config.model.input"):
+    config_lib.chain_config("bad", [tmp_path / "kinetics_level1.py",
+                                    tmp_path / "bdd_level2.py"])
 
 
 def _abstract_inputs(config, batch):

@@ -10,7 +10,7 @@ from hvg_jax.data.demo import SHAPES, DemoVideos
 
 
 def _demo_config(**train):
-  c = config_lib.load_config(CONFIG_DIR / "demo.py", "runlocal")
+  c = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
   c.train.update(train)
   return c
 

@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import PYTHON, REPO, subprocess_env
 
-DEMO = "--config=configs/demo.py:runlocal"
+DEMO = "--config=configs/demo_level1.py:runlocal"
 
 
 def _main(*args, timeout=600, cwd=REPO):
@@ -25,7 +25,7 @@ def _steps(workdir):
 
 def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
   # Run from elsewhere with a relative workdir, as a user would.
-  out = _main(f"--config={REPO / 'configs' / 'demo.py'}:runlocal", "--workdir=run",
+  out = _main(f"--config={REPO / 'configs' / 'demo_level1.py'}:runlocal", "--workdir=run",
               "--config.train.num_steps=9", "--config.train.checkpoint_every=3",
               "--config.train.sample_every=3", "--config.train.log_every=3",
               "--config.train.keep_checkpoints=2", cwd=tmp_path)
@@ -43,7 +43,7 @@ def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
   assert {"d_loss", "g_loss", "d_real/spatial", "d_fake/temporal", "grad_norm/g",
           "examples_per_sec", "steps_per_sec"} <= set(tags["tensors"] + tags["scalars"])
   assert "samples" in tags["tensors"] + tags["images"]
-  assert "ETA" in out.stderr and "Training demo from step 0 to 9" in out.stderr
+  assert "ETA" in out.stderr and "Training demo_level1 from step 0 to 9" in out.stderr
 
   again = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=9")
   assert again.returncode == 0 and "already trained (9 of 9 steps)" in again.stderr
@@ -88,5 +88,5 @@ def test_sigterm_saves_and_the_command_resumes(tmp_path):
   out = _main(DEMO, f"--workdir={tmp_path}", f"--config.train.num_steps={stopped + 2}",
               "--config.train.log_every=1")
   assert out.returncode == 0, out.stderr[-3000:]
-  assert f"Resuming demo from the checkpoint of step {stopped}" in out.stderr
+  assert f"Resuming demo_level1 from the checkpoint of step {stopped}" in out.stderr
   assert _steps(tmp_path)[-1] == stopped + 2

@@ -19,14 +19,16 @@ from hvg_jax.train.checkpoints import Checkpoints
 
 
 def _demo(arg="runlocal", **train):
-  c = config_lib.load_config(CONFIG_DIR / "demo.py", arg)
+  c = config_lib.load_config(CONFIG_DIR / "demo_level1.py", arg)
   c.train.update(train)
   return c
 
 
 def test_sharded_update_equals_single_device():
   """8 simulated CPU devices, global batch 16: the same parameters and BatchNorm statistics
-  as on one device, so gradients are averaged and BatchNorm is synchronised."""
+  as on one device, so gradients are averaged and BatchNorm is synchronised; the same for
+  a level-2 update on a frozen level 1, and for a chain's standing statistics and videos
+  with the batch split over the devices."""
   out = subprocess.run([PYTHON, str(REPO / "tests" / "helpers" / "sharded_update.py")],
                        capture_output=True, text=True, env=subprocess_env(), timeout=900)
   assert out.returncode == 0, out.stderr[-3000:]
@@ -35,6 +37,8 @@ def test_sharded_update_equals_single_device():
   assert result["param_change"] > 1e-5, "the update changed every parameter"
   assert result["state_rel_err"] < 1e-5, result
   assert result["bn_stats_leaves"] > 0 and result["bn_stats_rel_err"] < 1e-5, result
+  assert result["level2_state_rel_err"] < 1e-5, result
+  assert result["chain_stats_rel_err"] < 1e-5 and result["chain_videos_max_err"] < 1e-5, result
 
 
 def _leaves(state):
@@ -80,32 +84,57 @@ def test_batch_that_does_not_split_over_the_devices_is_a_clear_error(tmp_path, m
 
 
 def test_an_upsampling_level_trains_one_step_on_generated_inputs():
-  """The level-2 step: real pairs from the data, fake pairs from (stub) lower levels, the
-  matching discriminator judging both."""
+  """The level-2 step: real pairs from the data, fake pairs from an (untrained) frozen level
+  1, the matching discriminator judging both."""
+  from hvg_jax import models
+  from hvg_jax.chain import generate as chain_gen
+  from hvg_jax.chain import levels as chain_levels
+  from hvg_jax.chain.sampler import ChainSampler
   from hvg_jax.train import step as step_lib
   config = config_lib.load_config(CONFIG_DIR / "ssw_bdd_level2.py", "runlocal")
   config.data.name = "demo"
-  config.data.num_classes = 0
+  level1_config = config_lib.load_config(CONFIG_DIR / "ssw_bdd_level1.py", "runlocal")
+  level1 = chain_levels.frozen_level(
+      level1_config, *nnx.split(models.build_generator(level1_config, rngs=nnx.Rngs(1))),
+      source="random")
+  (level1.stats,) = ChainSampler([level1], progress=False).standing_statistics(
+      [25], passes=1, batch=2, key=jax.random.key(0), recompute=[0])
   shapes = config_lib.level_shapes(config)
+  lower = chain_gen.LowerLevels([level1], shapes.input_train_frames)
   mesh = state_lib.make_mesh()
   graphdef, state = state_lib.initial_state(config, mesh)
   before = jax.device_get(nnx.state(nnx.merge(graphdef, state).generator, nnx.Param))
 
-  def lower_levels(key, labels):
-    del labels
-    return jax.random.uniform(key, (config.train.batch_size, shapes.input_train_frames,
-                                    shapes.input_resolution, shapes.input_resolution, 3),
-                              minval=-1.0, maxval=1.0)
-
-  step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
+  step = step_lib.make_train_step(config, graphdef, mesh, lower)
   batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
   assert batch["video"].shape[2:] == (12, 16, 16, 3)  # 12-frame windows of the level
-  state, metrics = step(state, state_lib.put_batch(mesh, batch))
+  state, metrics = step(state, state_lib.put_batch(mesh, batch), lower.arrays)
   assert {"d_real/matching", "d_fake/matching"} <= set(metrics)
   assert all(np.isfinite(float(v)) for v in metrics.values())
   after = nnx.state(nnx.merge(graphdef, state).generator, nnx.Param)
   assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
                                                     jax.tree.leaves(jax.device_get(after))))
+
+
+def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(tmp_path):
+  """The last step's state is saved before the standing statistics are computed; a level
+  whose finish was lost (a crash in between) is finished by running the command again."""
+  from hvg_jax.chain import levels as chain_levels
+  config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
+  trainer.train(config, tmp_path)
+  assert chain_levels.finished_steps(tmp_path) == [2]
+  assert trainer.level_finished(tmp_path, config)
+  first = chain_levels.load_workdir(tmp_path)
+  counts = {int(x) for x in jax.tree.leaves(first.stats) if x.ndim == 0}
+  assert first.stats_frames == 8 and counts == {4}  # runlocal: 4 dummy passes
+  (tmp_path / "generator").rename(tmp_path / "lost")
+  assert not trainer.level_finished(tmp_path, config)
+  with pytest.raises(chain_levels.ChainError, match="is unfinished: 2 of 2 steps"):
+    chain_levels.load_workdir(tmp_path)
+  trainer.train(config, tmp_path)
+  again = chain_levels.load_workdir(tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.arrays),
+               jax.device_get(first.arrays))
 
 
 @pytest.mark.parametrize("checkpoint_every,log_every", [(1, 100), (100, 1)])
@@ -200,7 +229,7 @@ def test_ema_of_the_generator():
   ds = pipeline.level_dataset(config, pipeline.get_source(config))
   generators = []
   for i in range(2):
-    state, _ = step(state, state_lib.put_batch(mesh, ds[i]))
+    state, _ = step(state, state_lib.put_batch(mesh, ds[i]), None)
     gan = nnx.merge(graphdef, jax.device_get(state))
     generators.append((nnx.state(gan.generator, nnx.Param),
                        nnx.state(gan.ema_generator, nnx.Param)))

@@ -21,6 +21,14 @@ from flax import nnx
 from hvg_jax.layers.spectral import SNDense
 
 
+class StandingStat(nnx.BatchStat):
+  """The per-timestep standing statistics (and their pass count) of a FrameBatchNorm.
+
+  A type of its own so that they can be split from the spectral-norm vectors (also
+  BatchStats) and sliced, resized or recomputed for another length.
+  """
+
+
 class FrameBatchNorm(nnx.Module):
   """Per-frame BatchNorm on (B, T, H, W, C) without its own affine.
 
@@ -44,9 +52,9 @@ class FrameBatchNorm(nnx.Module):
       self.gain = self.offset = None
       self.scale = nnx.Param(jnp.ones((features,)))
       self.bias = nnx.Param(jnp.zeros((features,)))
-    self.mean = nnx.BatchStat(jnp.zeros((num_frames, features)))
-    self.var = nnx.BatchStat(jnp.ones((num_frames, features)))
-    self.count = nnx.BatchStat(jnp.zeros((), jnp.int32))
+    self.mean = StandingStat(jnp.zeros((num_frames, features)))
+    self.var = StandingStat(jnp.ones((num_frames, features)))
+    self.count = StandingStat(jnp.zeros((), jnp.int32))
     self.use_running_average = False
     self.accumulate_standing_stats = False
 

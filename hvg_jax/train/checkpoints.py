@@ -2,10 +2,12 @@
 
 Saves are asynchronous (training goes on while they are written) and atomic: a checkpoint
 directory appears only once complete, so a crash or a kill mid-save leaves the previous
-ones intact. The last ``config.train.keep_checkpoints`` are kept.
+ones intact. The last ``config.train.keep_checkpoints`` are kept. (A finished level's
+sampling generator is saved beside them: hvg_jax.chain.levels.save_finished.)
 """
 
 import logging
+import os
 
 import ml_collections
 import orbax.checkpoint as ocp
@@ -26,6 +28,25 @@ _ORDER_FIELDS = ("seed", "data.name", "data.seed", "data.num_videos", "train.bat
                  "train.d_steps")
 
 
+class _QuietCheckpointing(logging.Filter):
+  """Orbax logs every step of every save at INFO; keep its warnings and errors."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+
+
+def quiet_orbax_logging():
+  """For the commands: Orbax's warnings and errors, not its INFO lines."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logging.get_absl_handler().addFilter(_QuietCheckpointing())
+
+
+def absolute(path) -> epath.Path:
+  """``path`` as an absolute path (Orbax needs one); URLs such as gs://... as they are."""
+  path = str(path)
+  return epath.Path(path if "://" in path else os.path.abspath(path))
+
+
 def _normalise(value):
   return list(value) if isinstance(value, tuple) else value
 
@@ -41,11 +62,17 @@ def config_differences(saved: dict, config: ml_collections.ConfigDict) -> dict:
 class Checkpoints:
   """The checkpoints of one workdir (``workdir/checkpoints/<step>/{state,config}``)."""
 
-  def __init__(self, workdir, config: ml_collections.ConfigDict):
-    self.directory = epath.Path(workdir) / "checkpoints"
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=config.train.keep_checkpoints, enable_async_checkpointing=True,
-        create=True, cleanup_tmp_directories=True)
+  def __init__(self, workdir, config: ml_collections.ConfigDict | None = None):
+    """With ``config`` (training) the directory is created and old checkpoints pruned;
+    without it, the checkpoints are only read."""
+    self.directory = absolute(workdir) / "checkpoints"
+    if config is None:
+      options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
+                                             create=False)
+    else:
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=config.train.keep_checkpoints, enable_async_checkpointing=True,
+          create=True, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "config"))
 

@@ -46,8 +46,8 @@ class GANState(nnx.Module):
 
 def keys(seed: int) -> dict:
   """Independent keys for each use of randomness in a run (none collides with another)."""
-  init, train, samples = jax.random.split(jax.random.key(seed), 3)
-  return {"init": init, "train": train, "samples": samples}
+  init, train, samples, standing = jax.random.split(jax.random.key(seed), 4)
+  return {"init": init, "train": train, "samples": samples, "standing": standing}
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:

@@ -15,8 +15,6 @@ parameters are replicated, so gradients are averaged over the global batch and B
 statistics (means over the batch axis) are those of the global batch.
 """
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -27,9 +25,6 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from hvg_jax import config_lib, video_ops
 from hvg_jax.layers import SpectralVector
 from hvg_jax.train import state as state_lib
-
-# (key, labels) -> generated x^{l-1} for an upsampling level: the frozen lower levels.
-LowerLevels = Callable[[jax.Array, jax.Array | None], jax.Array]
 
 
 def to_float(video):
@@ -54,11 +49,15 @@ def generator_loss(scores: dict):
   return -jnp.mean(all_scores)
 
 
-def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
-                    lower_levels: LowerLevels | None = None):
-  """Returns the jitted ``step(state, batch) -> (state, metrics)``; ``state`` is donated.
+def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_levels=None):
+  """Returns the jitted ``step(state, batch, lower) -> (state, metrics)``; ``state`` is
+  donated.
 
   ``batch`` is {"video": uint8 (d_steps, B, T, R, R, 3), "label": int32 (d_steps, B)}.
+  An upsampling level's ``lower_levels`` (hvg_jax.chain.generate.LowerLevels) generates the
+  windows of x̂^{l-1} from ``lower`` (its ``arrays``: the frozen levels' weights, an
+  argument rather than constants baked into the program; no gradient reaches them). Level
+  1 passes ``lower=None``.
   """
   shapes = config_lib.level_shapes(config)
   t = config.train
@@ -73,14 +72,16 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
   def split_batch(x):
     return jax.lax.with_sharding_constraint(x, data_split)
 
-  def sample_inputs(key, batch):
+  def sample_inputs(key, batch, lower):
     """Noise, uniform classes, and the generated input video of an upsampling level."""
     k_z, k_y, k_low = jax.random.split(key, 3)
     z = split_batch(jax.random.normal(k_z, (batch, z_dim)))
     labels = None
     if shapes.num_classes:
       labels = split_batch(jax.random.randint(k_y, (batch,), 0, shapes.num_classes))
-    low = lower_levels(k_low, labels) if shapes.upsampling else None
+    low = None
+    if shapes.upsampling:
+      low = jax.lax.stop_gradient(lower_levels(lower, k_low, labels, batch, split_batch))
     return z, labels, low
 
   def generate(g, z, labels, low):
@@ -98,7 +99,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     scores = d(generate(g, z, labels, low), labels, key=key, video_low=low)
     return generator_loss(scores)
 
-  def step(state, batch):
+  def step(state, batch, lower):
     gan = nnx.merge(graphdef, state)
     key = jax.random.fold_in(base_key, gan.step[...])
     metrics = {}
@@ -111,7 +112,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
       if shapes.upsampling:
         real_low = video_ops.downsample_video(real, shapes.time_factor,
                                               shapes.input_resolution)
-      z, fake_labels, fake_low = sample_inputs(k_fake, real.shape[0])
+      z, fake_labels, fake_low = sample_inputs(k_fake, real.shape[0], lower)
       fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
       (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
                                       fake_labels, fake_low, k_d)
@@ -123,7 +124,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
           grads) / t.d_steps
 
     k_fake, k_d = jax.random.split(jax.random.fold_in(key, t.d_steps))
-    z, labels, low = sample_inputs(k_fake, t.batch_size)
+    z, labels, low = sample_inputs(k_fake, t.batch_size, lower)
     g_loss, grads = nnx.value_and_grad(g_loss_fn, argnums=nnx.DiffState(0, nnx.Param))(
         gan.generator, gan.discriminators, z, labels, low, k_d)
     gan.g_optimizer.update(gan.generator, grads)
@@ -148,7 +149,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     gan.step.set_value(gan.step[...] + 1)
     return nnx.state(gan), metrics
 
-  # Pytree prefixes: every state leaf replicated, every batch leaf split on its axis 1.
-  return jax.jit(step, in_shardings=(state_lib.replicated(mesh), state_lib.batch_sharding(mesh)),
-                 out_shardings=(state_lib.replicated(mesh), state_lib.replicated(mesh)),
-                 donate_argnums=(0,))
+  # Pytree prefixes: state and lower levels replicated, every batch leaf split on axis 1.
+  replicated = state_lib.replicated(mesh)
+  return jax.jit(step, in_shardings=(replicated, state_lib.batch_sharding(mesh), replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))

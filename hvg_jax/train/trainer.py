@@ -1,14 +1,17 @@
 """Trains one level: data, the jitted step over all devices, logging, samples, checkpoints.
 
-A restarted command resumes from the latest checkpoint and continues exactly as the
-uninterrupted run would have (the data order and all randomness are functions of the
-step). SIGTERM (and a TPU/cluster preemption notice) saves a checkpoint and returns. A
-non-finite loss raises ``NonFiniteLossError`` before anything after it is saved.
+An upsampling level first restores its frozen lower levels (``config.lower_levels``) and
+checks that they chain with it. A restarted command resumes from the latest checkpoint and
+continues exactly as the uninterrupted run would have (the data order and all randomness
+are functions of the step). SIGTERM (and a TPU/cluster preemption notice) saves a
+checkpoint and returns. A non-finite loss raises ``NonFiniteLossError`` before anything
+after it is saved. The last step computes the standing statistics of the sampling
+generator for the level's whole video and saves them with it: the level is finished.
 """
 
 import contextlib
+import copy
 import logging
-import os
 import signal
 import time
 
@@ -21,11 +24,14 @@ from etils import epath
 from flax import nnx
 
 from hvg_jax import config_lib, video_io
+from hvg_jax.chain import generate as chain_gen
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.sampler import ChainSampler
 from hvg_jax.data import pipeline
 from hvg_jax.layers import sampling_mode
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
-from hvg_jax.train.checkpoints import Checkpoints
+from hvg_jax.train.checkpoints import Checkpoints, absolute
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -41,8 +47,7 @@ def check_workdir(workdir) -> epath.Path:
 
   Returns it as an absolute path (Orbax needs one).
   """
-  workdir = str(workdir)
-  path = epath.Path(workdir if "://" in workdir else os.path.abspath(workdir))
+  path = absolute(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
     probe = path / f".write_test.{jax.process_index()}"
@@ -84,25 +89,53 @@ def _log_parameters(graphdef, state):
         nnx.to_pure_dict(nnx.state(module, nnx.Param)), msg=name, include_stats=False)
 
 
-def make_sample_fn(config: ml_collections.ConfigDict, graphdef):
-  """Jitted ``state -> videos in [-1, 1]`` from fixed noise and classes (EMA G if kept).
+def make_sample_fn(config: ml_collections.ConfigDict, graphdef, lower_levels=None):
+  """Jitted ``(state, lower) -> videos in [-1, 1]`` from fixed noise, classes and (for an
+  upsampling level) fixed windows of the lower levels' videos; the EMA G if kept.
 
-  BatchNorm uses the sample batch's statistics: standing statistics are only recomputed
-  for the final samples (hvg_jax.sample).
+  BatchNorm uses the sample batch's statistics: standing statistics are only computed
+  when the level finishes.
   """
   shapes = config_lib.level_shapes(config)
   n = config.train.num_samples
-  z = jax.random.normal(state_lib.keys(config.seed)["samples"], (n, config.model.g.z_dim))
+  k_z, k_low = jax.random.split(state_lib.keys(config.seed)["samples"])
+  z = jax.random.normal(k_z, (n, config.model.g.z_dim))
   labels = jnp.arange(n) % shapes.num_classes if shapes.num_classes else None
 
   @jax.jit
-  def sample(state):
-    gan = nnx.merge(graphdef, state)
-    g = gan.ema_generator if gan.ema_generator is not None else gan.generator
+  def sample(state, lower):
+    g = _sampling_generator(nnx.merge(graphdef, state))
     sampling_mode(g, standing_stats=False)
+    if shapes.upsampling:
+      return g(z, lower_levels(lower, k_low, labels, n), labels)
     return g(z, labels)
 
   return sample
+
+
+def _sampling_generator(gan):
+  return gan.ema_generator if gan.ema_generator is not None else gan.generator
+
+
+def finish(config, workdir, graphdef, state, lower_levels, mesh, step: int):
+  """Saves the finished level's sampling generator (the EMA one when kept) with standing
+  statistics for the level's whole video: ``config.sample.standing_passes`` passes of
+  ``standing_batch`` videos, split over the mesh (an upsampling level runs over the lower
+  levels' whole videos in chunks, as sampling does)."""
+  g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
+  level = chain_levels.frozen_level(config, g_graphdef, g_state, source=f"{workdir}")
+  levels = (lower_levels.levels if lower_levels else []) + [level]
+  lengths = [lv.stats_frames for lv in levels[:-1]] + [config.data.frames]
+  s = config.sample
+  logging.info("Computing standing statistics of %s for %d frames (%d passes of %d).",
+               config.name, config.data.frames, s.standing_passes, s.standing_batch)
+  sampler = ChainSampler(levels, mesh=mesh, progress=jax.process_index() == 0)
+  level.stats = sampler.standing_statistics(
+      lengths, passes=s.standing_passes, batch=s.standing_batch,
+      key=state_lib.keys(config.seed)["standing"], recompute=[len(levels) - 1])[-1]
+  chain_levels.save_finished(workdir, level, step)
+  logging.info("%s is finished: its generator is in %s.", config.name,
+               workdir / chain_levels.GENERATOR_DIR / str(step))
 
 
 def _write_samples(writer, workdir: epath.Path, step: int, videos):
@@ -147,32 +180,39 @@ def _restore_or_init(config, mesh, checkpoints: Checkpoints, writer):
   return graphdef, state, start
 
 
-def train(config: ml_collections.ConfigDict, workdir, *, lower_levels=None):
-  """Trains the level of ``config`` in ``workdir`` up to ``config.train.num_steps``.
+def train(config: ml_collections.ConfigDict, workdir):
+  """Trains the level of ``config`` in ``workdir`` up to ``config.train.num_steps``, then
+  saves its sampling generator (:func:`finish`).
 
-  Returns (graphdef, state) of the last step. ``lower_levels`` generates the input videos
-  of an upsampling level (the hierarchy's frozen lower levels).
+  Returns (graphdef, state) of the last step. An upsampling level first restores its frozen
+  lower levels from ``config.lower_levels``. A run stopped early (SIGTERM, preemption)
+  returns unfinished; running it again resumes.
   """
   config_lib.validate(config)
-  if config.level > 1 and lower_levels is None:
-    raise config_lib.ConfigError(
-        f"config.level: level {config.level} upsamples videos generated by its frozen "
-        "lower levels, and restoring them from their checkpoints is not implemented yet; "
-        "level-1 configs (e.g. configs/demo.py, configs/bdd_level1.py) train today")
   _check_batch_split(config)
   workdir = check_workdir(workdir)
   mesh = state_lib.make_mesh()
+  lower_levels = None
+  if config.level > 1:
+    lower = chain_levels.load_lower(config, sharding=state_lib.replicated(mesh))
+    for lv in lower:
+      logging.info("Level %d (frozen): %s", lv.config.level, lv.source)
+    lower_levels = chain_gen.LowerLevels(
+        lower, config_lib.level_shapes(config).input_train_frames)
   writer = metric_writers.create_default_writer(workdir,
                                                 just_logging=jax.process_index() > 0)
   checkpoints = Checkpoints(workdir, config)
   try:
-    graphdef, state, start = _restore_or_init(config, mesh, checkpoints, writer)
-    if start >= config.train.num_steps:
-      logging.info("%s is already trained (%d of %d steps).", config.name, start,
+    graphdef, state, step = _restore_or_init(config, mesh, checkpoints, writer)
+    if step >= config.train.num_steps:
+      logging.info("%s is already trained (%d of %d steps).", config.name, step,
                    config.train.num_steps)
     else:
-      state = _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints,
-                          writer, lower_levels)
+      state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
+                                writer, lower_levels)
+    if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
+      checkpoints.wait()  # the last state is safe before the statistics are computed
+      finish(config, workdir, graphdef, state, lower_levels, mesh, step)
   finally:  # also on errors and Ctrl-C: finish the save in flight, flush the logs
     checkpoints.wait()
     checkpoints.close()
@@ -187,7 +227,8 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
   if is_main:
     _log_parameters(graphdef, state)
   train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
-  sample = make_sample_fn(config, graphdef)
+  sample = make_sample_fn(config, graphdef, lower_levels)
+  lower = lower_levels.arrays if lower_levels is not None else None
   dataset = pipeline.level_dataset(config, pipeline.get_source(config),
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
@@ -211,7 +252,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
   with stop.installed() if jax.process_count() == 1 else contextlib.nullcontext():
     for step in range(start + 1, t.num_steps + 1):
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = train_step(state, state_lib.put_batch(mesh, next(batches)))
+        state, metrics = train_step(state, state_lib.put_batch(mesh, next(batches)), lower)
       pending.append(metrics)
       if step == start + 1:  # the first call compiled: time throughput from here
         interval_start = time.time()
@@ -230,7 +271,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
         writer.write_scalars(step, summary)
         pending, timed_steps, interval_start = [], 0, time.time()
       if step % t.sample_every == 0 or last:
-        videos = sample(state)  # every process takes part; the first writes
+        videos = sample(state, lower)  # every process takes part; the first writes
         if is_main:
           _write_samples(writer, workdir, step, videos)
       preempted = stop.requested or checkpoints.reached_preemption(step)
@@ -240,4 +281,39 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
       if preempted:
         logging.warning("Stopped at step %d; the command resumes from there.", step)
         break
-  return state
+  return state, step
+
+
+def level_finished(workdir, config: ml_collections.ConfigDict) -> bool:
+  """Whether ``workdir`` holds ``config``'s level trained to its last step and finished."""
+  latest, finished, _ = chain_levels.status(workdir)
+  return latest is not None and finished == latest and latest >= config.train.num_steps
+
+
+def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] | None:
+  """Trains a chain's levels in order, level k in ``workdir/level<k>`` on the frozen levels
+  below it. Finished levels are skipped and the one in progress resumes, so the same
+  command continues an interrupted chain. Returns the level workdirs, or None when a level
+  stopped before its end (SIGTERM, preemption)."""
+  configs = config_lib.chain_levels(chain)
+  config_lib.check_levels(configs)
+  for config in configs:
+    _check_batch_split(config)
+  workdir = check_workdir(workdir)
+  dirs = []
+  for config in configs:
+    level_dir = workdir / f"level{config.level}"
+    config = copy.deepcopy(config)
+    config.lower_levels = ",".join(str(d) for d in dirs)
+    if level_finished(level_dir, config):
+      logging.info("Level %d (%s) is finished in %s.", config.level, config.name, level_dir)
+    else:
+      logging.info("Training level %d of %d (%s) in %s.", config.level, len(configs),
+                   config.name, level_dir)
+      train(config, level_dir)
+      if not level_finished(level_dir, config):
+        logging.warning("Level %d stopped before its end; run the same command again to "
+                        "resume the chain.", config.level)
+        return None
+    dirs.append(level_dir)
+  return dirs

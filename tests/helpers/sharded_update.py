@@ -4,31 +4,71 @@ Run as a script (XLA_FLAGS must be set before JAX starts). Prints a JSON line wi
 largest relative difference of the whole state after the update (parameters, optimiser
 moments, spectral-norm vectors; G's BatchNorm runs inside the update, so equal parameters
 need global statistics), and of the standing statistics one sharded pass of G accumulates
-(BatchNorm's statistics read directly).
+(BatchNorm's statistics read directly). Then the same for a level-2 update whose inputs
+come from a frozen level 1 inside the step, and for a chain's standing statistics and
+videos computed with the batch split over the devices.
 """
 
 import os
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
-import json  # pylint: disable=g-import-not-at-top,wrong-import-position
+import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
+import json
 
 import jax
 import numpy as np
 from flax import nnx
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, models
+from hvg_jax.chain import generate as chain_gen
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.sampler import ChainSampler
 from hvg_jax.data import pipeline
 from hvg_jax.layers import SpectralVector, reset_standing_stats, standing_stats_mode
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 
 
-def one_update(config, mesh, batch):
+def one_update(config, mesh, batch, levels=None):
   graphdef, state = state_lib.initial_state(config, mesh)
-  step = step_lib.make_train_step(config, graphdef, mesh)
-  state, _ = step(state, state_lib.put_batch(mesh, batch))
+  lower = None
+  if levels:
+    levels = [dataclasses.replace(lv, **dict(zip(
+        ("params", "stats"), jax.device_put(lv.arrays, state_lib.replicated(mesh)))))
+              for lv in levels]
+    lower = chain_gen.LowerLevels(levels, config_lib.level_shapes(config).input_train_frames)
+  step = step_lib.make_train_step(config, graphdef, mesh, lower)
+  state, _ = step(state, state_lib.put_batch(mesh, batch), lower and lower.arrays)
   return graphdef, jax.device_get(state)
+
+
+def random_chain():
+  """The demo chain's tiny levels, untrained, with standing statistics."""
+  levels = []
+  for k in (1, 2):
+    config = config_lib.load_config(os.path.join(CONFIGS, f"demo_level{k}.py"), "runlocal")
+    graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(k)))
+    levels.append(chain_levels.frozen_level(config, graphdef, state, "random"))
+  stats = ChainSampler(levels, progress=False).standing_statistics(
+      [8, 16], passes=1, batch=8, key=jax.random.key(0), recompute=[0, 1])
+  for level, s in zip(levels, stats):
+    level.stats = s
+  return levels
+
+
+def chain_outputs(levels, mesh):
+  """Standing statistics (2 passes of 8) and 8 videos of the chain, batch split over
+  ``mesh`` (or on one device)."""
+  if mesh is not None:
+    levels = [dataclasses.replace(lv, **dict(zip(
+        ("params", "stats"), jax.device_put(lv.arrays, state_lib.replicated(mesh)))))
+              for lv in levels]
+  sampler = ChainSampler(levels, mesh=mesh, progress=False)
+  stats = sampler.standing_statistics([16, 32], passes=2, batch=8, key=jax.random.key(1))
+  zs = chain_gen.noise(jax.random.key(2), levels, 8)
+  labels = np.arange(8, dtype=np.int32) % 4
+  return jax.device_get(stats), sampler.videos(stats, zs, labels)
 
 
 def standing_stats(config, graphdef, state, mesh, z, labels):
@@ -48,6 +88,9 @@ def standing_stats(config, graphdef, state, mesh, z, labels):
   return jax.device_get(accumulate(gs, jax.device_put(z, split), jax.device_put(labels, split)))
 
 
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+
+
 def relative_differences(a, b):
   pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b))
   return [float(np.linalg.norm(np.asarray(x, np.float64) - np.asarray(y, np.float64)) /
@@ -56,8 +99,7 @@ def relative_differences(a, b):
 
 def main():
   assert jax.device_count() == 8, jax.devices()
-  config = config_lib.load_config(os.path.join(os.path.dirname(__file__), "..", "..",
-                                               "configs", "demo.py"), "runlocal")
+  config = config_lib.load_config(os.path.join(CONFIGS, "demo_level1.py"), "runlocal")
   config.train.batch_size = 16
   batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
   mesh8, mesh1 = state_lib.make_mesh(), state_lib.make_mesh(jax.devices()[:1])
@@ -70,7 +112,19 @@ def main():
   stats8 = standing_stats(config, graphdef, state8, mesh8, z, labels)
   stats1 = standing_stats(config, graphdef, state8, mesh1, z, labels)
   params = lambda s: nnx.state(nnx.merge(graphdef, s), nnx.Param)
+
+  levels = random_chain()
+  config2 = config_lib.load_config(os.path.join(CONFIGS, "demo_level2.py"), "runlocal")
+  config2.train.batch_size = 16
+  batch2 = pipeline.level_dataset(config2, pipeline.get_source(config2))[0]
+  _, level2_state8 = one_update(config2, mesh8, batch2, levels[:1])
+  _, level2_state1 = one_update(config2, mesh1, batch2, levels[:1])
+  chain8, chain1 = chain_outputs(levels, mesh8), chain_outputs(levels, None)
   print(json.dumps({
+      "level2_state_rel_err": max(relative_differences(level2_state8, level2_state1)),
+      "chain_stats_rel_err": max(relative_differences(chain8[0], chain1[0])),
+      "chain_videos_max_err": max(float(np.abs(a - b).max())
+                                  for a, b in zip(chain8[1], chain1[1])),
       "devices": jax.device_count(),
       "state_rel_err": max(relative_differences(state8, state1)),
       "param_change": min(relative_differences(params(state1), params(jax.device_get(initial)))),

@@ -1,0 +1,209 @@
+"""Whole videos from a chain: level 1, then each upsampler over the whole video in chunks.
+
+Each upsampler runs on fixed-size chunks of its input (its training window plus margins),
+so its compiled program, and the device memory it needs, do not depend on the video's
+length; whole videos are assembled on the host. Standing statistics for lengths other than
+the stored ones are recomputed first (``standing_statistics``), level by level, the same
+way.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec as P
+from tqdm import tqdm
+
+from hvg_jax.chain import generate as gen
+from hvg_jax.chain.levels import ChainError, FrozenLevel
+
+
+def level_lengths(levels: list[FrozenLevel], top_frames: int | None = None) -> list[int]:
+  """Frames of every level's video when the top level outputs ``top_frames`` (default:
+  its whole training video)."""
+  factors = [lv.shapes.time_factor if lv.shapes.upsampling else 1 for lv in levels]
+  if top_frames is None:
+    top_frames = levels[-1].shapes.video_frames
+  total = int(np.prod(factors))
+  if top_frames < 1 or top_frames % total:
+    nearest = sorted({total * max(1, top_frames // total), total * (top_frames // total + 1)})
+    raise ChainError(
+        f"--frames={top_frames}: level {len(levels)} outputs {total} frames for every "
+        f"level-1 frame, so the number of frames must be a positive multiple of {total} "
+        f"(e.g. {' or '.join(map(str, nearest))})")
+  lengths = [top_frames]
+  for f in reversed(factors[1:]):
+    lengths.insert(0, lengths[0] // f)
+  return lengths
+
+
+class ChainSampler:
+  """Samples a chain's videos; the compiled functions are kept between calls.
+
+  With a ``mesh``, the videos of a batch are split over its ``data`` axis (the levels'
+  weights should be replicated on it), so BatchNorm statistics are the whole batch's.
+  """
+
+  def __init__(self, levels: list[FrozenLevel], *, mesh=None, progress: bool = True):
+    self.levels = levels
+    self.mesh = mesh
+    self.progress = progress
+    self._generate = [jax.jit(functools.partial(gen.generate, lv)) for lv in levels]
+    self._statistics = [jax.jit(functools.partial(gen.batch_statistics, lv),
+                                static_argnums=1) for lv in levels]
+
+  def _put(self, x):
+    """A per-video host array on the devices: split over the mesh when it divides."""
+    if x is None:
+      return None
+    x = np.asarray(x)
+    if self.mesh is None or x.shape[0] % self.mesh.size:
+      return jnp.asarray(x)
+    sharding = NamedSharding(self.mesh, P("data"))
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  @staticmethod
+  def _fetch(x) -> np.ndarray:
+    """A (possibly multi-process) device array as a host array on every process."""
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+  def chunk(self, k: int) -> int:
+    """Input frames each chunk of level k outputs: its training window."""
+    return self.levels[k].shapes.input_train_frames
+
+  def _plan(self, k: int, input_frames: int):
+    return gen.chunks(input_frames, self.chunk(k), gen.input_margin(self.levels[k]))
+
+  def compiled_upsampler(self, k: int, input_frames: int, batch: int):
+    """The compiled chunk program of upsampling level k (index) for a whole input video of
+    ``input_frames`` frames (for its memory analysis)."""
+    lv = self.levels[k]
+    length, _ = self._plan(k, input_frames)
+    f, r = lv.shapes.time_factor, lv.shapes.input_resolution
+    stats = gen.fresh_stats(lv.stats, length * f)
+    z = self._put(np.zeros((batch, lv.config.model.g.z_dim), np.float32))
+    low = self._put(np.zeros((batch, length, r, r, 3), np.float32))
+    labels = self._put(np.zeros((batch,), np.int32) if lv.shapes.num_classes else None)
+    return self._generate[k].lower(lv.params, stats, z, low, labels).compile()
+
+  def upsample(self, k: int, stats, z, low: np.ndarray, labels) -> np.ndarray:
+    """Level k (index) over the whole input video ``low``, chunk by chunk (host arrays)."""
+    lv = self.levels[k]
+    f = lv.shapes.time_factor
+    length, plan = self._plan(k, low.shape[1])
+    out = None
+    for c, a, b in tqdm(plan, desc=f"level {k + 1} ({low.shape[1] * f} frames)",
+                        disable=not self.progress or len(plan) < 2, leave=False):
+      y = self._generate[k](lv.params, gen.slice_stats(stats, c * f, length * f),
+                            self._put(z), self._put(low[:, c:c + length]), self._put(labels))
+      y = self._fetch(y)
+      if out is None:
+        out = np.empty((y.shape[0], low.shape[1] * f) + y.shape[2:], y.dtype)
+      out[:, a * f:b * f] = y[:, (a - c) * f:(b - c) * f]
+    return out
+
+  def videos(self, stats: list, zs, labels, *, top: int | None = None) -> list[np.ndarray]:
+    """Every level's whole video (host arrays in [-1, 1]) up to level index ``top``."""
+    top = len(self.levels) - 1 if top is None else top
+    lv = self.levels[0]
+    out = [self._fetch(self._generate[0](lv.params, stats[0], self._put(zs[0]), None,
+                                         self._put(labels)))]
+    for k in range(1, top + 1):
+      out.append(self.upsample(k, stats[k], zs[k], out[-1], labels))
+    return out
+
+  def _pass_statistics(self, k: int, length: int, zs, labels, lower_stats) -> list:
+    """Level k's per-frame batch statistics of one pass over ``length`` frames."""
+    lv = self.levels[k]
+    if not lv.shapes.upsampling:
+      return jax.tree.map(self._fetch, self._statistics[0](
+          lv.params, length, self._put(zs[0]), None, self._put(labels)))
+    low = self.videos(lower_stats, zs, labels, top=k - 1)[-1]
+    f = lv.shapes.time_factor
+    chunk_len, plan = self._plan(k, low.shape[1])
+    full = None
+    for c, a, b in plan:
+      s = jax.tree.map(self._fetch, self._statistics[k](
+          lv.params, chunk_len * f, self._put(zs[k]), self._put(low[:, c:c + chunk_len]),
+          self._put(labels)))
+      if full is None:
+        full = jax.tree.map(lambda x: np.zeros((length,) + x.shape[1:], x.dtype)
+                            if x.ndim else x, s)
+      for dst, src in zip(jax.tree.leaves(full), jax.tree.leaves(s)):
+        if src.ndim:
+          dst[a * f:b * f] = src[(a - c) * f:(b - c) * f]
+    return full
+
+  def standing_statistics(self, lengths: list[int], *, passes: int, batch: int, key,
+                          sigma: float = 1.0, recompute=()) -> list:
+    """Standing statistics for every level at ``lengths``: the stored ones where the
+    length is the stored one (unless its index is in ``recompute``), else the mean over
+    ``passes`` dummy passes of ``batch`` videos (levels in order: each pass of level k
+    runs the levels below with theirs)."""
+    stats = []
+    for k, (lv, length) in enumerate(zip(self.levels, lengths)):
+      if length == lv.stats_frames and k not in recompute:
+        stats.append(lv.stats)
+        continue
+      total = None
+      for p in tqdm(range(passes), desc=f"standing statistics, level {k + 1} "
+                    f"({length} frames)", disable=not self.progress, leave=False):
+        k_z, k_y = jax.random.split(jax.random.fold_in(key, p))
+        zs = gen.noise(k_z, self.levels[:k + 1], batch, sigma)
+        labels = random_labels(k_y, lv, batch)
+        s = self._pass_statistics(k, length, zs, labels, stats)
+        total = s if total is None else jax.tree.map(np.add, total, s)
+      mean = jax.tree.map(lambda x: x / passes if x.ndim else np.asarray(passes, x.dtype),
+                          total)
+      stats.append(self._place(mean))
+    return stats
+
+  def _place(self, stats):
+    """Host statistics as device arrays: replicated over the mesh (every process holds the
+    same values), or on the default device."""
+    if self.mesh is None:
+      return jax.tree.map(jnp.asarray, stats)
+    sharding = NamedSharding(self.mesh, P())
+    return jax.tree.map(
+        lambda x: jax.make_array_from_callback(x.shape, sharding, lambda i: np.asarray(x)[i]),
+        stats)
+
+
+def random_labels(key, level: FrozenLevel, batch: int):
+  n = level.shapes.num_classes
+  return jax.random.randint(key, (batch,), 0, n) if n else None
+
+
+def sample_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
+                 passes=None, batch=None, mesh=None, progress=True) -> list[np.ndarray]:
+  """Every level's videos, (N, T_k, R_k, R_k, 3) in [-1, 1], level 1 first.
+
+  ``frames``: the top level's (default: its whole training video); ``passes`` and
+  ``batch`` of the dummy passes for standing statistics (default: the top config's).
+  """
+  top = levels[-1].config
+  lengths = level_lengths(levels, frames)
+  num_classes = levels[0].shapes.num_classes
+  if label is not None and (not num_classes or not 0 <= label < num_classes):
+    raise ChainError(f"--label={label}: the chain has classes 0..{num_classes - 1}"
+                     if num_classes else "--label: the chain is unconditional; leave it out")
+  passes = top.sample.standing_passes if passes is None else passes
+  batch = top.sample.standing_batch if batch is None else batch
+  for name, value in (("--num_videos", num_videos), ("--standing_passes", passes),
+                      ("--standing_batch", batch)):
+    if value < 1:
+      raise ChainError(f"{name}={value}: must be at least 1")
+  sampler = ChainSampler(levels, mesh=mesh, progress=progress)
+  k_noise, k_stats = jax.random.split(jax.random.key(seed))
+  # The stored statistics are of σ = 1 noise: other scales recompute every level's.
+  recompute = range(len(levels)) if sigma != 1.0 else ()
+  stats = sampler.standing_statistics(lengths, passes=passes, batch=batch, key=k_stats,
+                                      sigma=sigma, recompute=recompute)
+  labels = None
+  if num_classes:
+    labels = (np.full(num_videos, label) if label is not None
+              else np.arange(num_videos) % num_classes).astype(np.int32)
+  zs = gen.noise(k_noise, levels, num_videos, sigma)
+  return sampler.videos(stats, zs, labels)

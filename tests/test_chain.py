@@ -1,0 +1,320 @@
+"""The hierarchy: chained training, windows and chunks, sampling, export, bad chains."""
+
+import functools
+import re
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib, models, video_io
+from hvg_jax.chain import sample_files
+from hvg_jax.chain import generate as gen
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain
+from hvg_jax.data import pipeline
+from hvg_jax.train import state as state_lib
+from hvg_jax.train import step as step_lib
+from hvg_jax.train import trainer
+from hvg_jax.train.checkpoints import Checkpoints
+
+
+def _run(module, *args, timeout=600):
+  return subprocess.run([PYTHON, "-m", module, *args], cwd=REPO, capture_output=True,
+                        text=True, env=subprocess_env(), timeout=timeout)
+
+
+def _random_levels(names):
+  """Untrained generators of a chain's tiny configs, with standing statistics."""
+  levels = []
+  for i, name in enumerate(names):
+    config = config_lib.load_config(CONFIG_DIR / f"{name}.py", "runlocal")
+    graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(i)))
+    levels.append(chain_levels.frozen_level(config, graphdef, state, f"random {name}"))
+  stats = ChainSampler(levels, progress=False).standing_statistics(
+      level_lengths(levels), passes=2, batch=3, key=jax.random.key(0),
+      recompute=range(len(levels)))
+  for level, s in zip(levels, stats):
+    level.stats = s
+  return levels
+
+
+@pytest.fixture(scope="module")
+def ssw_levels():
+  """SSW-GAN's 3 levels, tiny: 25/8 px -> 50/16 px -> 100/32 px, windows of 6 input frames."""
+  return _random_levels(["ssw_bdd_level1", "ssw_bdd_level2", "ssw_bdd_level3"])
+
+
+def _videos(levels, seed=1, batch=3):
+  zs = gen.noise(jax.random.key(seed), levels, batch)
+  stats = [lv.stats for lv in levels]
+  return zs, ChainSampler(levels, progress=False).videos(stats, zs, None)
+
+
+def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, monkeypatch):
+  top = ssw_levels[-1]
+  margin = gen.input_margin(top)
+  assert margin == 3  # radius 6 output frames (3 units x 2 kernel-3 temporal convs) at 2x
+  assert len(gen.chunks(50, top.shapes.input_train_frames, margin)[1]) == 9
+  zs, videos = _videos(ssw_levels)
+  assert [v.shape[1:3] for v in videos] == [(25, 8), (50, 16), (100, 32)]
+  whole = gen.generate(top, top.params, top.stats, zs[2], jnp.asarray(videos[1]), None)
+  np.testing.assert_allclose(videos[2], whole, atol=1e-5)  # float rounding of other shapes
+  # The margin is what makes them equal: chunks cut without one differ at the cuts.
+  monkeypatch.setattr(gen, "input_margin", lambda level: 0)
+  cut = ChainSampler(ssw_levels, progress=False).upsample(2, top.stats, zs[2], videos[1], None)
+  assert np.abs(cut - np.asarray(whole)).max() > 1e-2
+
+
+def test_standing_statistics_in_chunks_equal_a_whole_pass(ssw_levels):
+  top = ssw_levels[-1]
+  zs, videos = _videos(ssw_levels, seed=2)
+  sampler = ChainSampler(ssw_levels, progress=False)
+  chunked = sampler._pass_statistics(2, 100, zs, None, [lv.stats for lv in ssw_levels])
+  whole = gen.batch_statistics(top, top.params, 100, zs[2], jnp.asarray(videos[1]), None)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
+               chunked, jax.device_get(whole))
+
+
+def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_below(ssw_levels):
+  zs, videos = _videos(ssw_levels, seed=3)
+  starts = jnp.array([0, 37, 88])
+  arrays = [lv.arrays for lv in ssw_levels]
+  windows = gen.windows(ssw_levels, arrays, zs, None, starts, 12)
+  expected = np.stack([videos[2][i, s:s + 12] for i, s in enumerate([0, 37, 88])])
+  # Float32 rounding of other shapes through three levels (cutting without margins is off
+  # by 1e-2 and more: see the chunking test).
+  np.testing.assert_allclose(windows, expected, atol=1e-4)
+  # Level 3 ran on 13 of its 50 input frames per window (26 output frames, not 100), and
+  # level 2 on 12 of its 25 (24 output frames, not 50).
+  text = jax.jit(lambda a: gen.windows(ssw_levels, a, zs, None, starts, 12)).lower(
+      arrays).as_text()
+  assert "3x26x32x32x3xf32" in text and "3x100x32x32x3" not in text
+  assert "3x24x16x16x3xf32" in text and "3x50x16x16x3" not in text
+
+
+def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_levels):
+  top = ssw_levels[-1]
+  window = top.shapes.input_train_frames
+  sampler = ChainSampler(ssw_levels, progress=False)
+
+  def chunked(n):
+    return sampler.compiled_upsampler(2, n * window, batch=2).memory_analysis()
+
+  def one_pass(n):
+    stats = gen.fresh_stats(top.stats, n * window * 2)
+    low = jnp.zeros((2, n * window, 16, 16, 3))
+    return jax.jit(functools.partial(gen.generate, top)).lower(
+        top.params, stats, jnp.zeros((2, 8)), low, None).compile().memory_analysis()
+
+  fields = ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
+  m4, m16 = chunked(4), chunked(16)
+  assert [getattr(m4, f) for f in fields] == [getattr(m16, f) for f in fields]
+  assert one_pass(16).temp_size_in_bytes > 3 * one_pass(4).temp_size_in_bytes
+  # And the 16x video does come out of it (level 1 unrolled 2x beyond its training length).
+  videos = sample_chain(ssw_levels, frames=16 * 12, num_videos=2, passes=1, batch=2,
+                               progress=False)
+  assert [v.shape[1] for v in videos] == [48, 96, 192]
+  assert all(np.isfinite(v).all() and v.std() > 0 for v in videos)
+
+
+def test_lengths_the_chain_cannot_reach_are_a_clear_error(ssw_levels):
+  with pytest.raises(chain_levels.ChainError, match="multiple of 4"):
+    level_lengths(ssw_levels, 50)
+
+
+# A trained tiny demo chain: level 1 trained here, level 2 by the chain command.
+
+
+def _demo_chain_config():
+  return config_lib.load_config(CONFIG_DIR / "demo.py", "runlocal")
+
+
+@pytest.fixture(scope="module")
+def demo_chain(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("demo_chain")
+  level1 = config_lib.chain_levels(_demo_chain_config())[0]
+  only_level1 = ml_collections.ConfigDict({"name": "demo", "levels": {"level1": level1}})
+  trainer.train_chain(only_level1, workdir)
+  before = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
+  out = _run("hvg_jax.main", "--config=configs/demo.py:runlocal", f"--workdir={workdir}")
+  return workdir, out, before
+
+
+def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
+  workdir, out, before = demo_chain
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "Level 1 (demo_level1) is finished" in out.stderr
+  assert "Training level 2 of 2 (demo_level2)" in out.stderr
+  assert f"Level 1 (frozen): {workdir / 'level1'} (step 20)" in out.stderr
+  assert "Computing standing statistics of demo_level2 for 16 frames" in out.stderr
+  level2 = config_lib.chain_levels(_demo_chain_config())[1]
+  assert trainer.level_finished(workdir / "level2", level2)
+  # Level 2's training left level 1 as it was.
+  after = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
+  jax.tree.map(np.testing.assert_array_equal, after, before)
+  # The chain's samples: each level, side by side, and a page that shows them.
+  samples = workdir / "samples"
+  page = (samples / "index.html").read_text()
+  for name in ("levels", "level1", "level2"):
+    assert f'src="{name}.gif"' in page and (samples / f"{name}.mp4").stat().st_size > 0
+  videos = np.load(samples / "videos.npz")
+  assert videos["level1"].shape == (4, 8, 8, 8, 3) and videos["level2"].shape == (4, 16, 8, 8, 3)
+  grid = sample_files.side_by_side([videos["level1"], videos["level2"]])
+  assert grid.shape == (16, 4 * 10 - 2, 2 * 10 - 2, 3)
+  np.testing.assert_array_equal(grid[1::2, :8, :8], videos["level1"][0])  # frame-repeated
+  np.testing.assert_array_equal(grid[:, 10:18, 10:18], videos["level2"][1])
+
+  again = _run("hvg_jax.main", "--config=configs/demo.py:runlocal", f"--workdir={workdir}")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "Level 2 (demo_level2) is finished" in again.stderr
+  assert "Training level" not in again.stderr
+
+
+def test_a_chain_stops_at_a_level_that_stopped_early(demo_chain, tmp_path, monkeypatch):
+  """A preempted level (train returns before its end) ends the chain command there; the
+  levels above neither train nor load it."""
+  calls = []
+  monkeypatch.setattr(trainer, "train", lambda config, workdir: calls.append(config.level))
+  assert trainer.train_chain(_demo_chain_config(), tmp_path) is None
+  assert calls == [1]
+
+
+def _level2(workdir, **model):
+  config = config_lib.chain_levels(_demo_chain_config())[1]
+  config.lower_levels = str(workdir / "level1")
+  config.model.update(model)
+  return config
+
+
+def test_level2_steps_on_windows_of_level1_videos(demo_chain):
+  workdir = demo_chain[0]
+  config = _level2(workdir)
+  mesh = state_lib.make_mesh()
+  lower = gen.LowerLevels(chain_levels.load_lower(config, state_lib.replicated(mesh)), 4)
+  (level1,) = lower.levels
+  key, labels = jax.random.key(7), jnp.arange(4) % 4
+  inputs = lower(lower.arrays, key, labels, 4)
+  assert inputs.shape == (4, 4, 8, 8, 3)
+  # They are windows of level 1's videos with its standing statistics...
+  k_start, k_z = jax.random.split(key)
+  starts = jax.random.randint(k_start, (4,), 0, 8 - 4 + 1)
+  (z,) = gen.noise(k_z, [level1], 4)
+  videos = gen.generate(level1, level1.params, level1.stats, z, None, labels)
+  np.testing.assert_allclose(inputs, gen.take_windows(videos, starts, 4), atol=1e-6)
+  # ...so other level-1 weights give other inputs, and another loss in level 2's step.
+  noise = lambda x: x + 0.3 * jax.random.normal(jax.random.key(1), x.shape, x.dtype)
+  (params, stats), = lower.arrays
+  changed = [(jax.tree.map(noise, params), stats)]
+  assert np.abs(lower(changed, key, labels, 4) - inputs).max() > 1e-2
+
+  config.train.d_steps = 1  # so that D judges the real videos before any update
+  graphdef, state = state_lib.initial_state(config, mesh)
+  step = step_lib.make_train_step(config, graphdef, mesh, lower)
+  batch = state_lib.put_batch(mesh, pipeline.level_dataset(config,
+                                                           pipeline.get_source(config))[0])
+  copy = jax.tree.map(jnp.copy, state)
+  _, metrics = step(state, batch, lower.arrays)
+  _, metrics_changed = step(copy, batch, changed)
+  assert float(metrics["d_fake/matching"]) != float(metrics_changed["d_fake/matching"])
+  assert float(metrics["d_real/matching"]) == float(metrics_changed["d_real/matching"])
+  # The frozen weights are arguments, not donated or updated.
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(lower.arrays[0]),
+               demo_chain[2])
+
+
+def test_the_ablations_are_config_switches(demo_chain):
+  """HVG 5.4: no matching discriminator; a shorter window."""
+  config = _level2(demo_chain[0], matching=False, window=2)
+  shapes = config_lib.level_shapes(config)
+  assert (shapes.input_train_frames, shapes.train_frames) == (2, 4)
+  mesh = state_lib.make_mesh()
+  lower = gen.LowerLevels(chain_levels.load_lower(config), shapes.input_train_frames)
+  graphdef, state = state_lib.initial_state(config, mesh)
+  assert nnx.merge(graphdef, state).discriminators.matching is None
+  step = step_lib.make_train_step(config, graphdef, mesh, lower)
+  batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
+  assert batch["video"].shape[2] == 4
+  _, metrics = step(state, state_lib.put_batch(mesh, batch), lower.arrays)
+  assert "d_fake/matching" not in metrics and np.isfinite(float(metrics["d_loss"]))
+
+
+def test_export_then_sample_from_the_export_alone_in_a_fresh_process(demo_chain, tmp_path):
+  workdir = demo_chain[0]
+  export = tmp_path / "export"
+  out = _run("hvg_jax.export", f"--chain={workdir}", f"--output={export}")
+  assert out.returncode == 0, out.stderr[-3000:]
+  flags = ["--frames=64", "--num_videos=3", "--seed=5", "--sigma=0.5", "--standing_passes=2",
+           "--standing_batch=3"]
+  out = _run("hvg_jax.sample", f"--chain={export}", f"--output={tmp_path / 'from_export'}",
+             *flags)
+  assert out.returncode == 0, out.stderr[-3000:]
+  from_export = np.load(tmp_path / "from_export" / "videos.npz")
+  assert from_export["level2"].shape == (3, 64, 8, 8, 3)  # 4x the chain's 16 frames
+
+  levels = chain_levels.load(f"{workdir / 'level1'},{workdir / 'level2'}")
+  videos = sample_chain(levels, frames=64, num_videos=3, seed=5, sigma=0.5, passes=2,
+                               batch=3, progress=False)
+  for k, v in enumerate(videos, start=1):
+    np.testing.assert_array_equal(from_export[f"level{k}"], video_io.to_uint8(v))
+
+
+def _unfinished_level1(path, steps_done=1, num_steps=3):
+  """A level-1 workdir as a run stopped after ``steps_done`` of ``num_steps`` leaves it."""
+  config = config_lib.chain_levels(_demo_chain_config())[0]
+  config.train.num_steps = num_steps
+  _, state = state_lib.initial_state(config, state_lib.make_mesh())
+  checkpoints = Checkpoints(path, config)
+  checkpoints.save(steps_done, state, config)
+  checkpoints.wait()
+  checkpoints.close()
+
+
+@pytest.mark.parametrize("case,message", [
+    ("empty", "config.lower_levels: level 2 (demo_level2) trains on videos of the frozen"),
+    ("missing", "does not exist: name the workdir"),
+    ("untrained", "no level was trained in"),
+    ("unfinished", "is unfinished: 1 of 3 steps. Run the command that trained it"),
+    ("twice", "the levels must be 1, 2, ... in order; got levels [1, 1]"),
+    ("resolution", "config.model.input.resolution: demo_level2 expects 16 from the level "
+                   "below, but demo_level1 makes videos with data.resolution=8"),
+])
+def test_bad_chains_are_clear_errors_before_any_compile(demo_chain, tmp_path, case, message):
+  workdir = demo_chain[0]
+  config = _level2(workdir)
+  level1 = str(workdir / "level1")
+  if case == "empty":
+    config.lower_levels = ""
+  elif case == "missing":
+    config.lower_levels = str(tmp_path / "nowhere")
+  elif case == "untrained":
+    (tmp_path / "empty").mkdir()
+    config.lower_levels = str(tmp_path / "empty")
+  elif case == "unfinished":
+    _unfinished_level1(tmp_path / "level1")
+    config.lower_levels = str(tmp_path / "level1")
+  elif case == "twice":
+    config.lower_levels = f"{level1},{level1}"
+  elif case == "resolution":  # the full-size demo level 2 on the tiny level 1
+    config = config_lib.load_config(CONFIG_DIR / "demo_level2.py")
+    config.lower_levels = level1
+  compiles = []
+
+  def listener(event, *args, **kwargs):
+    del args, kwargs
+    if "backend_compile" in event or "to_mlir" in event:  # lowering or compiling
+      compiles.append(event)
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    with pytest.raises(chain_levels.ChainError, match=re.escape(message)):
+      trainer.train(config, tmp_path / "level2")
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+  assert not compiles, compiles
+  assert not (tmp_path / "level2" / "checkpoints").exists()
