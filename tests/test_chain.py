@@ -6,7 +6,6 @@ import subprocess
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
@@ -128,7 +127,7 @@ def test_lengths_the_chain_cannot_reach_are_a_clear_error(ssw_levels):
     level_lengths(ssw_levels, 50)
 
 
-# A trained tiny demo chain: level 1 trained here, level 2 by the chain command.
+# A tiny demo chain trained by the chain command.
 
 
 def _demo_chain_config():
@@ -137,19 +136,26 @@ def _demo_chain_config():
 
 @pytest.fixture(scope="module")
 def demo_chain(tmp_path_factory):
+  """(workdir, the command's stderr and return code, level 1's generator when level 2
+  started training)."""
   workdir = tmp_path_factory.mktemp("demo_chain")
-  level1 = config_lib.chain_levels(_demo_chain_config())[0]
-  only_level1 = ml_collections.ConfigDict({"name": "demo", "levels": {"level1": level1}})
-  trainer.train_chain(only_level1, workdir)
-  before = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
-  out = _run("hvg_jax.main", "--config=configs/demo.py:runlocal", f"--workdir={workdir}")
-  return workdir, out, before
+  proc = subprocess.Popen(
+      [PYTHON, "-m", "hvg_jax.main", "--config=configs/demo.py:runlocal",
+       f"--workdir={workdir}"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+      env=subprocess_env())
+  lines, before = [], None
+  for line in proc.stderr:
+    lines.append(line)
+    if "Training level 2 of 2" in line:  # level 1 is finished and frozen from here on
+      before = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
+  returncode = proc.wait(timeout=600)
+  return workdir, subprocess.CompletedProcess(proc.args, returncode, "", "".join(lines)), before
 
 
 def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   workdir, out, before = demo_chain
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "Level 1 (demo_level1) is finished" in out.stderr
+  assert "Training level 1 of 2 (demo_level1)" in out.stderr
   assert "Training level 2 of 2 (demo_level2)" in out.stderr
   assert f"Level 1 (frozen): {workdir / 'level1'} (step 20)" in out.stderr
   assert "Computing standing statistics of demo_level2 for 16 frames" in out.stderr
@@ -172,6 +178,7 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
 
   again = _run("hvg_jax.main", "--config=configs/demo.py:runlocal", f"--workdir={workdir}")
   assert again.returncode == 0, again.stderr[-3000:]
+  assert "Level 1 (demo_level1) is finished" in again.stderr
   assert "Level 2 (demo_level2) is finished" in again.stderr
   assert "Training level" not in again.stderr
 
