@@ -17,6 +17,7 @@ setuptools.setup(
         "grain>=0.2.10",
         "imageio",
         "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
+        "importlib-resources",  # tensorflow-datasets' builders need it and do not declare it
         "jax>=0.7",
         "ml-collections>=1.0",
         "numpy",

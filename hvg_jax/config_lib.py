@@ -35,7 +35,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.lower_levels = ""
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = ""
+  c.data.name = ""  # demo, or a data set prepared by hvg_jax.prepare_data
+  c.data.dir = ""  # where prepare_data put it (its --data_dir)
+  c.data.storage = ""  # which prepared version (e.g. 128px_native_100f); "": the only one
   c.data.num_classes = 0  # 0: unconditional
   c.data.frames = 0  # frames of the whole video at this level (x^l)
   c.data.resolution = 0

@@ -111,5 +111,5 @@ def test_processes_read_disjoint_shards_of_the_same_global_batch():
 def test_unknown_data_set_is_a_clear_error():
   c = _demo_config()
   c.data.name = "moving_mnist"
-  with pytest.raises(config_lib.ConfigError, match="config.data.name: no reader"):
+  with pytest.raises(config_lib.ConfigError, match="config.data.name: no data set .moving_mnist."):
     pipeline.get_source(c)

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from hvg_jax import config_lib
+from hvg_jax.data import datasets
 from hvg_jax.data.demo import DemoVideos
 
 
@@ -67,9 +68,31 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train"):
     return DemoVideos(num_videos=d.num_videos, frames=d.frames * d.subsample + d.subsample,
                       height=d.resolution, seed=d.seed, split=split,
                       num_classes=d.num_classes)
-  raise config_lib.ConfigError(
-      f"config.data.name: no reader for {d.name!r} yet; 'demo' is built in (the real "
-      "data sets come with hvg_jax.prepare_data)")
+  if d.name not in datasets.BUILDERS:
+    raise config_lib.ConfigError(
+        f"config.data.name: no data set {d.name!r}; 'demo' is built in, and "
+        f"{sorted(datasets.BUILDERS)} are read once prepared by hvg_jax.prepare_data")
+  try:
+    source, meta = datasets.load_source(d.name, d.dir, d.storage, split)
+  except datasets.NotPreparedError as e:
+    raise config_lib.ConfigError(str(e)) from None
+  shapes = config_lib.level_shapes(config)
+  span = ClipSpec(shapes.train_frames, d.subsample, shapes.resolution).span
+  if meta["clip_frames"] < span:
+    raise config_lib.ConfigError(
+        f"config.data: {config.name} takes runs of {shapes.train_frames} frames at stride "
+        f"{d.subsample} ({span} stored frames), but {d.name} was prepared in clips of "
+        f"{meta['clip_frames']}; prepare it again with --clip_frames={span} or more")
+  if meta["size"] < shapes.resolution:
+    raise config_lib.ConfigError(
+        f"config.data.resolution: {shapes.resolution} px is more than the {meta['size']} px "
+        f"{d.name} was prepared at; prepare it again with --size={shapes.resolution}")
+  classes = len(meta["classes"])
+  if d.num_classes and d.num_classes != classes:
+    raise config_lib.ConfigError(
+        f"config.data.num_classes: {d.num_classes}, but {d.name} as prepared has {classes} "
+        "classes")
+  return source
 
 
 def level_dataset(config: ml_collections.ConfigDict, source, *, process_index: int = 0,

@@ -1,0 +1,263 @@
+"""The real data sets' readers, prepare_data, and the pipeline on prepared clips.
+
+Every layout is made here with ffmpeg (the one imageio-ffmpeg ships), small: a few videos
+of 20 frames, one corrupt file and one too short.
+"""
+
+import subprocess
+import warnings
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib
+from hvg_jax import prepare_data
+from hvg_jax.data import datasets, pipeline
+
+CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4",
+          ".webm": "libvpx"}
+CLIP = 8  # frames per stored clip in these tests
+
+
+def write_video(path, frames: np.ndarray, fps: float = 10.0):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  codec = CODECS[path.suffix]
+  params = {"mpeg4": ["-q:v", "2"], "libvpx": ["-b:v", "2M"]}.get(codec, ["-crf", "10"])
+  writer = imageio_ffmpeg.write_frames(
+      str(path), (frames.shape[2], frames.shape[1]), fps=fps, codec=codec,
+      macro_block_size=1, output_params=params + ["-loglevel", "error"])
+  with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*fork.*")
+    writer.send(None)
+  for frame in frames:
+    writer.send(np.ascontiguousarray(frame))
+  writer.close()
+
+
+def encoded_frames(n=20, height=48, width=64):
+  """Frame t: red = 12 (t + 1) everywhere; green = the column, blue = the row, as ramps."""
+  frames = np.zeros((n, height, width, 3), np.uint8)
+  frames[..., 0] = (12 * (np.arange(n) + 1))[:, None, None]
+  frames[..., 1] = np.round(np.linspace(0, 255, width))[None, None, :]
+  frames[..., 2] = np.round(np.linspace(0, 255, height))[None, :, None]
+  return frames
+
+
+def frame_index(video):
+  """The frame indices encoded in decoded frames (red averaged over each frame)."""
+  return np.round(np.asarray(video, float)[..., 0].mean(axis=(1, 2)) / 12.0) - 1
+
+
+def corrupt(path):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(np.random.default_rng(0).bytes(4000))
+
+
+def _prepare(dataset, manual_dir, data_dir, **options):
+  return prepare_data.prepare(dataset, manual_dir, data_dir, size=16, clip_frames=CLIP,
+                              **options)
+
+
+def _clips(data_dir, name, split):
+  source, _ = datasets.load_source(name, data_dir, "", split)
+  return [source[i] for i in range(len(source))]
+
+
+def _reasons(builder):
+  def kind(reason):
+    if reason.startswith("too short"):
+      return "too short"
+    return "no file" if "no video file" in reason else "unreadable"
+  return sorted(kind(reason) for _, reason in builder.skipped)
+
+
+def test_bdd100k_reader(tmp_path):
+  m = tmp_path / "bdd100k"
+  for name in ("a", "b"):
+    write_video(m / "videos" / "train" / f"{name}.mov", encoded_frames(20))
+  write_video(m / "videos" / "val" / "c.mov", encoded_frames(16))
+  write_video(m / "videos" / "train" / "short.mov", encoded_frames(5))
+  corrupt(m / "videos" / "train" / "broken.mov")
+  builder = _prepare("bdd100k", m, tmp_path / "tfds")
+  assert builder.read == 4 and _reasons(builder) == ["too short", "unreadable"]
+  train = _clips(tmp_path / "tfds", "bdd100k", "train")
+  val = _clips(tmp_path / "tfds", "bdd100k", "validation")
+  assert len(train) == 4 and len(val) == 2  # 20 frames: 2 clips of 8; 16: 2
+  for clip in train + val:
+    assert clip["video"].shape == (CLIP, 16, 22, 3) and clip["label"] == 0
+  # Frames in order, each clip a run of its video: red encodes the frame index.
+  starts = []
+  for clip in train:
+    index = frame_index(clip["video"])
+    np.testing.assert_array_equal(index, index[0] + np.arange(CLIP))
+    starts.append(int(index[0]))
+  assert sorted(starts) == [0, 0, CLIP, CLIP]
+  assert "2 skipped" in prepare_data.summary(builder)
+
+
+def test_kinetics600_reader(tmp_path):
+  m = tmp_path / "kinetics"
+  rows = [("abseiling", "aaaaaaaaaaa"), ("zumba", "bbbbbbbbbbb"), ("zumba", "ccccccccccc"),
+          ("abseiling", "ddddddddddd"), ("zumba", "missingfile")]
+  (m).mkdir(parents=True)
+  with (m / "kinetics-600_train.csv").open("w") as f:
+    f.write("label,youtube_id,time_start,time_end,split\n")
+    for label, vid in rows:
+      f.write(f"{label},{vid},0,10,train\n")
+  write_video(m / "train" / "abseiling" / "aaaaaaaaaaa_000000_000010.mp4", encoded_frames(20))
+  write_video(m / "train" / "zumba" / "bbbbbbbbbbb_000000_000010.mp4", encoded_frames(16))
+  corrupt(m / "train" / "zumba" / "ccccccccccc_000000_000010.mp4")
+  write_video(m / "train" / "abseiling" / "ddddddddddd_000000_000010.mp4", encoded_frames(4))
+  builder = _prepare("kinetics600", m, tmp_path / "tfds")
+  assert builder.classes == ["abseiling", "zumba"]
+  assert _reasons(builder) == ["no file", "too short", "unreadable"]
+  clips = _clips(tmp_path / "tfds", "kinetics600", "train")
+  labels = sorted((c["path"].split("/")[-1][:11], int(c["label"])) for c in clips)
+  assert labels == [("aaaaaaaaaaa", 0), ("aaaaaaaaaaa", 0), ("bbbbbbbbbbb", 1),
+                    ("bbbbbbbbbbb", 1)]
+
+
+def test_ucf101_reader_and_its_split_lists(tmp_path):
+  m = tmp_path / "ucf"
+  lists = m / "ucfTrainTestlist"
+  lists.mkdir(parents=True)
+  (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 Biking\n")
+  videos = {"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi": 20,
+            "Biking/v_Biking_g01_c01.avi": 16, "Biking/v_Biking_g02_c01.avi": 20,
+            "Biking/v_Biking_g03_c01.avi": 3}
+  for relative, n in videos.items():
+    write_video(m / "UCF-101" / relative, encoded_frames(n))
+  corrupt(m / "UCF-101" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g09_c01.avi")
+  (lists / "trainlist01.txt").write_text(
+      "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 1\nBiking/v_Biking_g01_c01.avi 2\n"
+      "Biking/v_Biking_g03_c01.avi 2\nApplyEyeMakeup/v_ApplyEyeMakeup_g09_c01.avi 1\n")
+  (lists / "testlist01.txt").write_text("Biking/v_Biking_g02_c01.avi\n")
+  builder = _prepare("ucf101", m, tmp_path / "tfds")
+  assert _reasons(builder) == ["too short", "unreadable"]
+  train = _clips(tmp_path / "tfds", "ucf101", "train")
+  test = _clips(tmp_path / "tfds", "ucf101", "test")
+  assert sorted(int(c["label"]) for c in train) == [0, 0, 1, 1]
+  assert [int(c["label"]) for c in test] == [1, 1]
+  assert all(c["video"].shape == (CLIP, 16, 22, 3) for c in train + test)
+
+
+def test_video_folder_reader_with_classes_from_folders(tmp_path):
+  m = tmp_path / "folder"
+  for i, suffix in enumerate(CODECS):
+    write_video(m / ("cats" if i % 2 else "dogs") / "deeper" / f"v{i}{suffix}",
+                encoded_frames(16))
+  corrupt(m / "dogs" / "broken.webm")
+  write_video(tmp_path / "whole.avi", encoded_frames(20))
+  whole = (tmp_path / "whole.avi").read_bytes()
+  (m / "cats" / "truncated.avi").write_bytes(whole[:len(whole) * 4 // 5])
+  builder = _prepare("video_folder", m, tmp_path / "tfds", class_from_folder=True)
+  assert builder.classes == ["cats", "dogs"] and builder.read == 5
+  assert _reasons(builder) == ["unreadable", "unreadable"]
+  assert any("truncated.avi is truncated: 10 frames decoded" in r for _, r in builder.skipped)
+  clips = _clips(tmp_path / "tfds", "video_folder", "train")
+  assert len(clips) == 10
+  for clip in clips:
+    assert int(clip["label"]) == (0 if "/cats/" in clip["path"] else 1)
+    index = frame_index(clip["video"])
+    assert np.all(np.diff(index) == 1), (clip["path"], index)  # every codec, in order
+
+
+def _folder_config(data_dir, **data):
+  """The demo's level 1 (16 px) on the prepared folder: 4 frames at stride 2."""
+  c = config_lib.load_config(CONFIG_DIR / "demo_level1.py")
+  c.data.update(name="video_folder", dir=str(data_dir), num_classes=0, frames=4, subsample=2)
+  c.data.update(data)
+  return c
+
+
+@pytest.fixture(scope="module")
+def encoded_folder(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("encoded")
+  for i in range(4):
+    write_video(tmp / "videos" / f"v{i}.mp4", encoded_frames(20))
+  prepare_data.prepare("video_folder", tmp / "videos", tmp / "tfds", size=16, clip_frames=16)
+  return tmp / "tfds"
+
+
+def test_crops_and_strides_on_prepared_clips(encoded_folder):
+  """Red encodes the frame index, green the column, blue the row: clips are consecutive
+  frames at the configured stride, crops square and inside the frame."""
+  config = _folder_config(encoded_folder)
+  config_lib.validate(config)
+  source = pipeline.get_source(config)
+  spec = pipeline.ClipSpec(frames=4, stride=2, resolution=16)
+  rng = np.random.default_rng(0)
+  lefts = set()
+  for i in range(20):
+    clip = pipeline.take_clip(source[i % len(source)], rng, spec)["video"]
+    assert clip.shape == (4, 16, 16, 3)
+    np.testing.assert_array_equal(np.diff(frame_index(clip)), [2, 2, 2])
+    # Stored frames are 16x22, resized from 48x64 whose green ramp is 255 x / 63: stored
+    # column j holds the ramp at x = (j + 1/2) 64/22 - 1/2. The crop's columns are 16
+    # consecutive stored ones starting at 0..6.
+    x = clip[0, 8, :, 1].astype(float) * 63 / 255
+    column = (x + 0.5) * 22 / 64 - 0.5
+    left = int(np.round(column[0]))
+    assert 0 <= left <= 6 and np.all(np.abs(column - (left + np.arange(16))) < 0.5), column
+    lefts.add(left)
+  assert len(lefts) > 2  # the crops move
+
+
+def test_two_processes_read_disjoint_complete_shards(encoded_folder):
+  config = _folder_config(encoded_folder)
+  config.train.update(batch_size=4, d_steps=1)
+  source = pipeline.get_source(config)
+  whole = pipeline.level_dataset(config, source)
+  parts = [pipeline.level_dataset(config, source, process_index=p, process_count=2)
+           for p in (0, 1)]
+  for i in range(3):
+    joined = np.concatenate([parts[0][i]["video"], parts[1][i]["video"]], axis=1)
+    np.testing.assert_array_equal(joined, whole[i]["video"])
+    assert not np.array_equal(parts[0][i]["video"], parts[1][i]["video"])
+
+
+def test_a_level_trains_on_prepared_videos(encoded_folder, tmp_path):
+  from hvg_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  config.data.update(name="video_folder", dir=str(encoded_folder), num_classes=0)
+  config.train.update(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
+  _, state = trainer.train(config, tmp_path)
+  assert int(state["step"][...]) == 2 and trainer.level_finished(tmp_path, config)
+
+
+def test_data_that_is_not_prepared_is_a_clear_error(tmp_path):
+  for name in ("bdd_level1", "kinetics_level1", "ucf101_level1"):
+    config = config_lib.load_config(CONFIG_DIR / f"{name}.py")
+    with pytest.raises(config_lib.ConfigError, match="python -m hvg_jax.prepare_data "
+                       f"--dataset={config.data.name}"):
+      pipeline.get_source(config)
+    config.data.dir = str(tmp_path)
+    with pytest.raises(config_lib.ConfigError, match=f"is not prepared in {tmp_path}"):
+      pipeline.get_source(config)
+
+
+def test_clips_shorter_than_the_level_needs_are_a_clear_error(encoded_folder):
+  config = _folder_config(encoded_folder, frames=9)  # 9 frames at stride 2: 17 stored
+  with pytest.raises(config_lib.ConfigError, match="--clip_frames=17"):
+    pipeline.get_source(config)
+
+
+def test_prepare_data_command_reports_and_refuses_empty_directories(tmp_path):
+  m = tmp_path / "videos"
+  write_video(m / "a.mp4", encoded_frames(20))
+  corrupt(m / "b.mp4")
+  out = subprocess.run([PYTHON, "-m", "hvg_jax.prepare_data", "--dataset=video_folder",
+                        f"--manual_dir={m}", f"--data_dir={tmp_path / 'tfds'}", "--size=16",
+                        "--clip_frames=8"], cwd=REPO, capture_output=True, text=True,
+                       env=subprocess_env(), timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "1 videos read, clips stored: train 2; 1 skipped" in out.stdout
+  assert f"skipped {m / 'b.mp4'}" in out.stdout
+  (tmp_path / "empty").mkdir()
+  out = subprocess.run([PYTHON, "-m", "hvg_jax.prepare_data", "--dataset=bdd100k",
+                        f"--manual_dir={tmp_path / 'empty'}", f"--data_dir={tmp_path}"],
+                       cwd=REPO, capture_output=True, text=True, env=subprocess_env(),
+                       timeout=300)
+  assert out.returncode != 0 and "is missing or empty" in out.stderr
