@@ -26,7 +26,8 @@ setuptools.setup(
         "pillow",
         "tensorboard",  # clu's metric writers need it; tensorflow-cpu does not pull it in.
         "tensorflow-cpu",
-        "tensorflow-datasets",
+        "tensorflow-datasets>=4.9",  # data sources over ArrayRecord files
+        "array-record",  # the prepared clips' file format
         "tqdm",  # progress bars of hvg_jax.sample
     ],
     extras_require={

@@ -30,29 +30,49 @@ _CLASS_FROM_FOLDER = flags.DEFINE_bool("class_from_folder", False, "video_folder
                                        "is the first sub-folder's name.")
 
 
+class AlreadyPreparedError(FileExistsError):
+  """The data set is already prepared this way in the data directory."""
+
+
 def prepare(dataset: str, manual_dir, data_dir, *, size=128, fps=None, clip_frames=100,
             **options):
-  """Builds the clips; returns the builder (its ``read``, ``skipped``, ``info``)."""
+  """Builds the clips; returns the builder (its ``read``, ``skipped``, ``info``).
+
+  The list of skipped videos is also written beside the clips (skipped.txt).
+  """
   manual_dir = pathlib.Path(manual_dir).expanduser()
   builder_class = datasets.BUILDERS[dataset]
+  if size < 4 or clip_frames < 1 or (fps is not None and fps <= 0):
+    raise ValueError(f"--size={size}, --clip_frames={clip_frames}, --fps={fps}: sizes from "
+                     "4 px, clips of at least 1 frame, and a positive frame rate")
+  if options.get("ucf_split", 1) not in (1, 2, 3):
+    raise ValueError(f"--ucf_split={options['ucf_split']}: UCF101 has splits 1, 2 and 3")
   if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
     raise FileNotFoundError(f"--manual_dir={manual_dir} is missing or empty: "
                             f"{builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS}")
   config = datasets.video_config(size, fps, clip_frames, **options)
   builder = builder_class(config=config, data_dir=str(pathlib.Path(data_dir).expanduser()))
+  if builder.data_path.exists():
+    raise AlreadyPreparedError(
+        f"{dataset} is already prepared as {config.name} in {builder.data_path}; delete that "
+        "directory to prepare it again (e.g. from another --manual_dir)")
   builder.download_and_prepare(
       download_config=datasets.tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
       file_format="array_record")
+  (builder.data_path / "skipped.txt").write_text(
+      "".join(f"{path}\t{reason}\n" for path, reason in builder.skipped))
   return builder
 
 
 def summary(builder) -> str:
   clips = {name: split.num_examples for name, split in builder.info.splits.items()}
-  lines = [f"{builder.name}/{builder.builder_config.name} in {builder.data_dir}: "
-           f"{builder.read} videos read, clips stored: "
+  lines = [f"{builder.name}/{builder.builder_config.name} in {builder.data_path}: "
+           f"{builder.read} videos decoded, clips stored: "
            + ", ".join(f"{k} {v}" for k, v in sorted(clips.items()))
-           + f"; {len(builder.skipped)} skipped"]
-  lines += [f"  skipped {path}: {reason}" for path, reason in builder.skipped]
+           + f"; {len(builder.skipped)} skipped (listed in skipped.txt there)"]
+  lines += [f"  skipped {path}: {reason}" for path, reason in builder.skipped[:50]]
+  if len(builder.skipped) > 50:
+    lines.append(f"  ... and {len(builder.skipped) - 50} more")
   return "\n".join(lines)
 
 
@@ -67,7 +87,7 @@ def main(argv):
   try:
     builder = prepare(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value, size=_SIZE.value,
                       fps=_FPS.value, clip_frames=_CLIP_FRAMES.value, **options)
-  except FileNotFoundError as e:
+  except (FileNotFoundError, FileExistsError, ValueError) as e:
     logging.error("%s", e)
     sys.exit(f"error: {e}")
   print(summary(builder))

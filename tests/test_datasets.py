@@ -97,12 +97,14 @@ def test_bdd100k_reader(tmp_path):
   assert "2 skipped" in prepare_data.summary(builder)
 
 
-def test_kinetics600_reader(tmp_path):
+@pytest.mark.parametrize("annotations", ["annotations/train.txt", "kinetics-600_train.csv"])
+def test_kinetics600_reader(tmp_path, annotations):
+  """cvdfoundation's layout (annotations/train.txt) or the crawler's CSV name."""
   m = tmp_path / "kinetics"
   rows = [("abseiling", "aaaaaaaaaaa"), ("zumba", "bbbbbbbbbbb"), ("zumba", "ccccccccccc"),
-          ("abseiling", "ddddddddddd"), ("zumba", "missingfile")]
-  (m).mkdir(parents=True)
-  with (m / "kinetics-600_train.csv").open("w") as f:
+          ("abseiling", "ddddddddddd"), ("zumba", "missingfile"), ("abseiling", "aaaaaaaaaaa")]
+  (m / annotations).parent.mkdir(parents=True, exist_ok=True)
+  with (m / annotations).open("w") as f:
     f.write("label,youtube_id,time_start,time_end,split\n")
     for label, vid in rows:
       f.write(f"{label},{vid},0,10,train\n")
@@ -149,13 +151,15 @@ def test_video_folder_reader_with_classes_from_folders(tmp_path):
     write_video(m / ("cats" if i % 2 else "dogs") / "deeper" / f"v{i}{suffix}",
                 encoded_frames(16))
   corrupt(m / "dogs" / "broken.webm")
+  write_video(m / "loose.mp4", encoded_frames(16))  # in no class folder
   write_video(tmp_path / "whole.avi", encoded_frames(20))
   whole = (tmp_path / "whole.avi").read_bytes()
   (m / "cats" / "truncated.avi").write_bytes(whole[:len(whole) * 4 // 5])
   builder = _prepare("video_folder", m, tmp_path / "tfds", class_from_folder=True)
   assert builder.classes == ["cats", "dogs"] and builder.read == 5
-  assert _reasons(builder) == ["unreadable", "unreadable"]
-  assert any("truncated.avi is truncated: 10 frames decoded" in r for _, r in builder.skipped)
+  assert _reasons(builder) == ["unreadable", "unreadable", "unreadable"]
+  assert any("loose.mp4" in p and "not in a class sub-folder" in r for p, r in builder.skipped)
+  assert any("truncated.avi is truncated: " in r for _, r in builder.skipped)
   clips = _clips(tmp_path / "tfds", "video_folder", "train")
   assert len(clips) == 10
   for clip in clips:
@@ -227,6 +231,26 @@ def test_a_level_trains_on_prepared_videos(encoded_folder, tmp_path):
   assert int(state["step"][...]) == 2 and trainer.level_finished(tmp_path, config)
 
 
+def test_preparing_again_is_refused_and_bad_flags_are_errors(encoded_folder, tmp_path):
+  with pytest.raises(prepare_data.AlreadyPreparedError, match="already prepared as 16px_native_16f"):
+    prepare_data.prepare("video_folder", encoded_folder.parent / "videos", encoded_folder,
+                         size=16, clip_frames=16)
+  with pytest.raises(ValueError, match="--clip_frames=0"):
+    prepare_data.prepare("video_folder", encoded_folder.parent / "videos", tmp_path,
+                         clip_frames=0)
+
+
+def test_a_chain_checks_every_levels_data_before_training(encoded_folder, tmp_path):
+  from hvg_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  chain = config_lib.load_config(CONFIG_DIR / "demo.py", "runlocal")
+  for level, data_dir in (("level1", encoded_folder), ("level2", tmp_path / "elsewhere")):
+    chain.levels[level].data.update(name="video_folder", dir=str(data_dir), num_classes=0)
+  # Level 1's data is there, level 2's is not: nothing trains.
+  with pytest.raises(config_lib.ConfigError, match="video_folder is not prepared in"):
+    trainer.train_chain(chain, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
 def test_data_that_is_not_prepared_is_a_clear_error(tmp_path):
   for name in ("bdd_level1", "kinetics_level1", "ucf101_level1"):
     config = config_lib.load_config(CONFIG_DIR / f"{name}.py")
@@ -253,7 +277,7 @@ def test_prepare_data_command_reports_and_refuses_empty_directories(tmp_path):
                         "--clip_frames=8"], cwd=REPO, capture_output=True, text=True,
                        env=subprocess_env(), timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "1 videos read, clips stored: train 2; 1 skipped" in out.stdout
+  assert "1 videos decoded, clips stored: train 2; 1 skipped" in out.stdout
   assert f"skipped {m / 'b.mp4'}" in out.stdout
   (tmp_path / "empty").mkdir()
   out = subprocess.run([PYTHON, "-m", "hvg_jax.prepare_data", "--dataset=bdd100k",

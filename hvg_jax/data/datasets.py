@@ -9,9 +9,10 @@ recorded with the reason (``builder.skipped``), never stopping the build.
 
 Layouts (the official ones):
   bdd100k:      <manual_dir>/videos/{train,val}/*.mov (unconditional)
-  kinetics600:  <manual_dir>/kinetics-600_{train,val}.csv (label, youtube_id, time_start,
-                time_end, ...) and the videos anywhere under <manual_dir>/{train,val}/, named
-                <youtube_id>_<start:06d>_<end:06d>.<ext> (the downloader's names)
+  kinetics600:  the annotations (label, youtube_id, time_start, time_end, split) as
+                <manual_dir>/annotations/{train,val}.{txt,csv} (cvdfoundation's download)
+                or <manual_dir>/kinetics-600_{train,val}.csv, and the videos anywhere under
+                <manual_dir>/{train,val}/, named <youtube_id>_<start:06d>_<end:06d>.<ext>
   ucf101:       <manual_dir>/UCF-101/<class>/*.avi and
                 <manual_dir>/ucfTrainTestlist/{classInd,trainlist0K,testlist0K}.txt
   video_folder: any tree of .mp4/.avi/.mov/.mkv/.webm under <manual_dir>; the class is the
@@ -20,10 +21,14 @@ Layouts (the official ones):
 
 import csv
 import dataclasses
+import os
 import pathlib
+import re
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
+from etils import epath
 
 from hvg_jax.data.video_decode import VIDEO_SUFFIXES, VideoError, read_video
 
@@ -89,19 +94,23 @@ class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _items(self, manual_dir: pathlib.Path) -> dict[str, list[Item]]:
     raise NotImplementedError
 
+  def _skip(self, path, reason: str):
+    logging.warning("Skipping %s: %s", path, reason)
+    self.skipped.append((str(path), reason))
+
   def _generate_examples(self, items):
     c = self.builder_config
     for item in items:
       try:
         video = read_video(item.path, c.size, c.fps)
       except VideoError as e:
-        self.skipped.append((str(item.path), str(e)))
+        self._skip(item.path, str(e))
         continue
       self.read += 1
       n = len(video) // c.clip_frames
       if not n:
-        self.skipped.append((str(item.path), f"too short: {len(video)} frames, a clip needs "
-                                              f"{c.clip_frames} (--clip_frames)"))
+        self._skip(item.path, f"too short: {len(video)} frames, a clip needs "
+                              f"{c.clip_frames} (--clip_frames)")
         continue
       for i in range(n):
         clip = video[i * c.clip_frames:(i + 1) * c.clip_frames]
@@ -135,32 +144,46 @@ class Kinetics600(_VideoClips, skip_registration=True):
   """Kinetics-600 (600 classes) from the official CSV annotations and downloaded clips."""
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "download Kinetics-600 (the CSVs from https://github.com/cvdfoundation/kinetics-dataset "
-      "and the clips) and pass the directory holding kinetics-600_train.csv, "
-      "kinetics-600_val.csv and the train/ and val/ video folders as --manual_dir")
+      "download Kinetics-600 (e.g. with https://github.com/cvdfoundation/kinetics-dataset's "
+      "k600_downloader.sh) and pass the directory holding annotations/ (or "
+      "kinetics-600_{train,val}.csv) and the train/ and val/ video folders as --manual_dir")
+
+  @staticmethod
+  def _annotations(manual_dir, name):
+    for path in (manual_dir / "annotations" / f"{name}.txt",
+                 manual_dir / "annotations" / f"{name}.csv",
+                 manual_dir / f"kinetics-600_{name}.csv"):
+      if path.exists():
+        with path.open(newline="") as f:
+          rows = list(csv.DictReader(f))
+        if rows and not {"label", "youtube_id"} <= set(rows[0]):
+          raise FileNotFoundError(f"{path}: expected the columns label and youtube_id, got "
+                                  f"{sorted(rows[0])}")
+        return rows
+    return None
 
   def _items(self, manual_dir):
     rows = {}
     for split, name in (("train", "train"), ("validation", "val")):
-      path = manual_dir / f"kinetics-600_{name}.csv"
-      if path.exists():
-        with path.open(newline="") as f:
-          rows[split] = (name, list(csv.DictReader(f)))
+      found = self._annotations(manual_dir, name)
+      if found is not None:
+        rows[split] = (name, found)
     if not rows:
-      raise FileNotFoundError(f"{manual_dir}/kinetics-600_train.csv not found: "
-                              f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise FileNotFoundError(f"no annotations/train.txt or kinetics-600_train.csv in "
+                              f"{manual_dir}: {self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self.classes = sorted({r["label"] for _, split_rows in rows.values() for r in split_rows})
     index = {c: i for i, c in enumerate(self.classes)}
     splits = {}
     for split, (name, split_rows) in rows.items():
       files = {p.stem[:11]: p for p in _videos_under(manual_dir / name)} \
           if (manual_dir / name).is_dir() else {}
-      items = []
+      items, seen = [], set()
       for r in split_rows:
         path = files.get(r["youtube_id"])
         if path is None:
-          self.skipped.append((f"{name}/{r['youtube_id']}", "listed in the CSV, no video file"))
-        else:
+          self._skip(f"{name}/{r['youtube_id']}", "listed in the annotations, no video file")
+        elif path not in seen:  # a clip listed twice is stored once
+          seen.add(path)
           items.append(Item(path, index[r["label"]]))
       splits[split] = items
     return splits
@@ -205,10 +228,12 @@ class VideoFolder(_VideoClips, skip_registration=True):
       raise FileNotFoundError(f"no {'/'.join(VIDEO_SUFFIXES)} files under {manual_dir}")
     if not self.builder_config.class_from_folder:
       return {"train": [Item(p, 0) for p in paths]}
-    folder = lambda p: p.relative_to(manual_dir).parts[0] if len(
-        p.relative_to(manual_dir).parts) > 1 else ""
-    self.classes = sorted({folder(p) for p in paths})
-    return {"train": [Item(p, self.classes.index(folder(p))) for p in paths]}
+    in_folders = [p for p in paths if len(p.relative_to(manual_dir).parts) > 1]
+    for p in sorted(set(paths) - set(in_folders)):
+      self._skip(p, "not in a class sub-folder (--class_from_folder)")
+    folder = lambda p: p.relative_to(manual_dir).parts[0]
+    self.classes = sorted({folder(p) for p in in_folders})
+    return {"train": [Item(p, self.classes.index(folder(p))) for p in in_folders]}
 
 
 BUILDERS = {"bdd100k": Bdd100k, "kinetics600": Kinetics600, "ucf101": Ucf101,
@@ -219,20 +244,24 @@ class NotPreparedError(FileNotFoundError):
   """The data set has not been prepared in the data directory."""
 
 
-def prepared_configs(name: str, data_dir) -> dict[str, pathlib.Path]:
-  """{storage config name: directory} of the prepared versions of data set ``name``."""
-  root = pathlib.Path(data_dir).expanduser() / name
+def prepared_configs(name: str, data_dir) -> dict[str, epath.Path]:
+  """{storage config name: directory} of the prepared versions of data set ``name``
+  (local or remote, e.g. gs://, directories)."""
+  root = epath.Path(os.path.expanduser(str(data_dir))) / name
   found = {}
-  for info in sorted(root.glob("*/*/dataset_info.json")):
-    found[info.parent.parent.name] = info.parent  # the newest version last
+  for info in sorted(root.glob("*/*/dataset_info.json"), key=lambda p: str(p)):
+    if re.fullmatch(r"\d+\.\d+\.\d+", info.parent.name):  # not an incomplete.* one
+      found[info.parent.parent.name] = info.parent  # the newest version last
   return found
 
 
-def load_source(name: str, data_dir, storage: str = "", split: str = "train"):
+def load_source(name: str, data_dir, storage: str = "", split: str = "train",
+                size: int = 128, clip_frames: int = 100):
   """(random-access source of {"video", "label", "path"} clips, metadata) of a prepared
-  data set; NotPreparedError saying which command prepares it."""
+  data set; NotPreparedError saying which command prepares it (for clips of at least
+  ``clip_frames`` frames of at least ``size`` px)."""
   command = (f"python -m hvg_jax.prepare_data --dataset={name} --manual_dir=<your copy> "
-             f"--data_dir={data_dir or '<dir>'}")
+             f"--data_dir={data_dir or '<dir>'} --size={size} --clip_frames={clip_frames}")
   if not data_dir:
     raise NotPreparedError(f"config.data.dir: where the prepared {name} clips are; prepare "
                            f"them once with: {command}")

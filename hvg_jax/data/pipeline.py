@@ -72,12 +72,13 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train"):
     raise config_lib.ConfigError(
         f"config.data.name: no data set {d.name!r}; 'demo' is built in, and "
         f"{sorted(datasets.BUILDERS)} are read once prepared by hvg_jax.prepare_data")
-  try:
-    source, meta = datasets.load_source(d.name, d.dir, d.storage, split)
-  except datasets.NotPreparedError as e:
-    raise config_lib.ConfigError(str(e)) from None
   shapes = config_lib.level_shapes(config)
   span = ClipSpec(shapes.train_frames, d.subsample, shapes.resolution).span
+  try:
+    source, meta = datasets.load_source(d.name, d.dir, d.storage, split,
+                                        size=shapes.resolution, clip_frames=span)
+  except datasets.NotPreparedError as e:
+    raise config_lib.ConfigError(str(e)) from None
   if meta["clip_frames"] < span:
     raise config_lib.ConfigError(
         f"config.data: {config.name} takes runs of {shapes.train_frames} frames at stride "

@@ -49,10 +49,9 @@ def read_video(path, size: int, fps: float | None = None) -> np.ndarray:
   else:
     out_w, out_h = max(2, round(width * size / height / 2) * 2), size
   filters = ([f"fps={fps}"] if fps else []) + [f"scale={out_w}:{out_h}:flags=bilinear"]
-  # ffmpeg's decoding errors (a truncated file) would end the stream early and quietly;
-  # -xerror makes them fatal.
-  reader = imageio_ffmpeg.read_frames(
-      str(path), output_params=["-vf", ",".join(filters), "-xerror"])
+  # ffmpeg conceals damaged frames and goes on; a file cut short ends the stream early
+  # without an error, which the frame count below catches.
+  reader = imageio_ffmpeg.read_frames(str(path), output_params=["-vf", ",".join(filters)])
   frames = []
   try:
     next(reader)  # the metadata

@@ -190,6 +190,7 @@ def train(config: ml_collections.ConfigDict, workdir):
   """
   config_lib.validate(config)
   _check_batch_split(config)
+  source = pipeline.get_source(config)  # the data is there and fits the level
   workdir = check_workdir(workdir)
   mesh = state_lib.make_mesh()
   lower_levels = None
@@ -209,7 +210,7 @@ def train(config: ml_collections.ConfigDict, workdir):
                    config.train.num_steps)
     else:
       state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
-                                writer, lower_levels)
+                                writer, lower_levels, source)
     if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
       checkpoints.wait()  # the last state is safe before the statistics are computed
       finish(config, workdir, graphdef, state, lower_levels, mesh, step)
@@ -221,7 +222,7 @@ def train(config: ml_collections.ConfigDict, workdir):
 
 
 def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writer,
-                lower_levels):
+                lower_levels, source):
   t = config.train
   is_main = jax.process_index() == 0
   if is_main:
@@ -229,7 +230,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
   train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
   sample = make_sample_fn(config, graphdef, lower_levels)
   lower = lower_levels.arrays if lower_levels is not None else None
-  dataset = pipeline.level_dataset(config, pipeline.get_source(config),
+  dataset = pipeline.level_dataset(config, source,
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
   batches = pipeline.iterate(dataset, start, num_threads=config.data.num_threads,
@@ -297,8 +298,9 @@ def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] |
   stopped before its end (SIGTERM, preemption)."""
   configs = config_lib.chain_levels(chain)
   config_lib.check_levels(configs)
-  for config in configs:
+  for config in configs:  # every level's data before the first one trains for days
     _check_batch_split(config)
+    pipeline.get_source(config)
   workdir = check_workdir(workdir)
   dirs = []
   for config in configs:
