@@ -31,6 +31,6 @@ setuptools.setup(
         "tqdm",  # progress bars of hvg_jax.sample
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist"],
+        "test": ["pytest", "pytest-xdist", "scipy"],  # scipy: reference sqrtm
     },
 )
