@@ -105,3 +105,35 @@ def test_grounding_is_zero_for_real_pairs_and_large_when_the_input_is_ignored(rn
   assert real["mse"] < 1e-12 and real["mae"] < 1e-6
   ignored = rng.uniform(-1, 1, size=high.shape).astype(np.float32)  # unrelated output
   assert grounding.grounding(ignored, low, time_factor=2)["mse"] > 0.05
+
+
+def test_i3d_shapes_and_widths():
+  """The Kinetics-400 I3D: 400 logits and 1024 features for 16 frames of 224x224, and the
+  inception blocks' widths of the paper (Inception-v1's)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from hvg_jax.eval import i3d  # pylint: disable=g-import-not-at-top
+  model = nnx.eval_shape(lambda: i3d.I3D(rngs=nnx.Rngs(0)))
+  out = jax.eval_shape(lambda m, x: m(x), model,
+                       jax.ShapeDtypeStruct((2, 16, 224, 224, 3), np.float32))
+  assert out["logits"].shape == (2, 400) and out["features"].shape == (2, 1024)
+  assert [b.features for b in model.mixed] == [256, 480, 512, 512, 512, 528, 832, 832, 1024]
+  assert model.logits.conv.kernel.shape == (1, 1, 1, 1024, 400)
+
+
+def test_i3d_pads_like_tensorflow(rng):
+  """The stem (7x7x7 stride-2 conv, BatchNorm, ReLU, 1x3x3 stride-2 max pool) on odd sizes
+  equals TensorFlow's conv3d / max_pool3d with padding='SAME'."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  from hvg_jax.eval import i3d  # pylint: disable=g-import-not-at-top
+  unit = i3d.Unit3D(3, 4, (7, 7, 7), (2, 2, 2), rngs=nnx.Rngs(0))
+  x = rng.uniform(-1, 1, size=(1, 9, 13, 11, 3)).astype(np.float32)
+  ours = np.asarray(i3d.max_pool_same(unit(x), (1, 3, 3), (1, 2, 2)))
+  kernel = np.asarray(unit.conv.kernel[...])
+  y = tf.nn.conv3d(x, kernel, strides=(1, 2, 2, 2, 1), padding="SAME")
+  bn = unit.bn
+  y = (y - bn.mean[...]) / np.sqrt(bn.var[...] + 1e-3) * bn.scale[...] + bn.bias[...]
+  y = tf.nn.max_pool3d(tf.nn.relu(y), (1, 1, 3, 3, 1), (1, 1, 2, 2, 1), "SAME").numpy()
+  assert ours.shape == y.shape == (1, 5, 4, 3, 4)
+  np.testing.assert_allclose(ours, y, atol=1e-5)
