@@ -5,7 +5,6 @@ import subprocess
 import time
 
 import imageio.v3 as iio
-import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 

@@ -116,10 +116,11 @@ def status(workdir) -> tuple[int | None, int | None, dict | None]:
   return latest, (finished[-1] if finished else None), config
 
 
-def is_finished(workdir) -> bool:
-  """Whether the level in ``workdir`` saved its generator at its latest step."""
+def is_finished(workdir, num_steps: int | None = None) -> bool:
+  """Whether the level in ``workdir`` saved its generator at its latest step (and that
+  step is at least ``num_steps``)."""
   latest, finished, _ = status(workdir)
-  return latest is not None and finished == latest
+  return latest is not None and finished == latest and latest >= (num_steps or 0)
 
 
 def save_finished(workdir, level: FrozenLevel, step: int):

@@ -287,8 +287,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
 
 def level_finished(workdir, config: ml_collections.ConfigDict) -> bool:
   """Whether ``workdir`` holds ``config``'s level trained to its last step and finished."""
-  latest, finished, _ = chain_levels.status(workdir)
-  return latest is not None and finished == latest and latest >= config.train.num_steps
+  return chain_levels.is_finished(workdir, config.train.num_steps)
 
 
 def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] | None:
