@@ -17,6 +17,7 @@ setuptools.setup(
         "grain>=0.2.10",
         "imageio",
         "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
+        "matplotlib",  # the evaluation's PSD plot
         "importlib-resources",  # tensorflow-datasets' builders need it and do not declare it
         "jax>=0.7",
         "ml-collections>=1.0",
@@ -31,6 +32,8 @@ setuptools.setup(
         "tqdm",  # progress bars of hvg_jax.sample
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "scipy"],  # scipy: reference sqrtm
+        # scipy: reference sqrtm. torch: the I3D converter is checked against PyTorch; pinned
+        # to the CPU build (a range pulls a CUDA build of several GB).
+        "test": ["pytest", "pytest-xdist", "scipy", "torch==2.13.0"],
     },
 )

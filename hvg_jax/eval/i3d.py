@@ -5,8 +5,10 @@ Channels last, (B, T, H, W, 3) in [-1, 1], 224x224 frames. Convolutions and max 
 'SAME' as TensorFlow does (XLA's SAME: the odd pixel of padding at the end), max pools
 ignoring the padding. BatchNorm runs on stored statistics (epsilon 1e-3, as the DeepMind
 model). Returns the logits averaged over time (FVD, IS) and the 1024 average-pooled
-features averaged over time (FID). Layer names follow the DeepMind checkpoint
-(Conv3d_1a_7x7, Mixed_3b/Branch_1/Conv3d_0b_3x3, ...) so that converted weights map by name.
+features averaged over time (FID). ``units`` names every layer as the DeepMind checkpoint
+does (Conv3d_1a_7x7, Mixed_3b/Branch_1/Conv3d_0b_3x3, ...): the weights file's names
+(hvg_jax.eval.i3d_weights). ``width_scale`` < 1 narrows every layer, for tests only: the
+metrics are defined by the full network.
 """
 
 import jax
@@ -48,6 +50,18 @@ class Unit3D(nnx.Module):
     return jax.nn.relu(self.bn(x)) if self.bn is not None else x
 
 
+# (DeepMind name inside a block, attribute of Mixed)
+BRANCHES = (("Branch_0/Conv3d_0a_1x1", "branch_0"), ("Branch_1/Conv3d_0a_1x1", "branch_1a"),
+            ("Branch_1/Conv3d_0b_3x3", "branch_1b"), ("Branch_2/Conv3d_0a_1x1", "branch_2a"),
+            ("Branch_2/Conv3d_0b_3x3", "branch_2b"), ("Branch_3/Conv3d_0b_1x1", "branch_3"))
+STEM = ("Conv3d_1a_7x7", "Conv3d_2b_1x1", "Conv3d_2c_3x3")
+LOGITS = "Logits/Conv3d_0c_1x1"
+
+
+def _scaled(width: int, scale: float) -> int:
+  return max(1, round(width * scale))
+
+
 class Mixed(nnx.Module):
   """An inception block: 1x1 | 1x1 -> 3x3x3 | 1x1 -> 3x3x3 | 3x3x3 max pool -> 1x1."""
 
@@ -71,31 +85,56 @@ class Mixed(nnx.Module):
 class I3D(nnx.Module):
   """(B, T, 224, 224, 3) in [-1, 1] -> {"logits": (B, classes), "features": (B, 1024)}."""
 
-  def __init__(self, num_classes: int = 400, *, rngs: nnx.Rngs):
+  def __init__(self, num_classes: int = 400, *, width_scale: float = 1.0, rngs: nnx.Rngs):
+    self.num_classes, self.width_scale = num_classes, width_scale
+    c64, c192 = _scaled(64, width_scale), _scaled(192, width_scale)
     self.stem = nnx.List([
-        Unit3D(3, 64, (7, 7, 7), (2, 2, 2), rngs=rngs),  # Conv3d_1a_7x7
-        Unit3D(64, 64, rngs=rngs),  # Conv3d_2b_1x1
-        Unit3D(64, 192, (3, 3, 3), rngs=rngs),  # Conv3d_2c_3x3
+        Unit3D(3, c64, (7, 7, 7), (2, 2, 2), rngs=rngs),  # Conv3d_1a_7x7
+        Unit3D(c64, c64, rngs=rngs),  # Conv3d_2b_1x1
+        Unit3D(c64, c192, (3, 3, 3), rngs=rngs),  # Conv3d_2c_3x3
     ])
-    blocks, features = [], 192
-    for name, widths in MIXED.items():
-      blocks.append(Mixed(features, widths, rngs=rngs))
+    blocks, features = [], c192
+    for widths in MIXED.values():
+      blocks.append(Mixed(features, [_scaled(w, width_scale) for w in widths], rngs=rngs))
       features = blocks[-1].features
     self.mixed = nnx.List(blocks)
-    self.logits = Unit3D(1024, num_classes, norm_and_relu=False, rngs=rngs)  # Conv3d_0c_1x1
+    self.logits = Unit3D(features, num_classes, norm_and_relu=False, rngs=rngs)
 
-  def __call__(self, video):
+  def units(self) -> list[tuple[str, Unit3D]]:
+    """Every layer with weights and its DeepMind name, input to output."""
+    out = list(zip(STEM, self.stem))
+    for block_name, block in zip(MIXED, self.mixed):
+      out += [(f"{block_name}/{name}", getattr(block, attr)) for name, attr in BRANCHES]
+    return out + [(LOGITS, self.logits)]
+
+  def endpoints(self, video, last: str = "Mixed_5c") -> dict:
+    """{endpoint: activation} of DeepMind's endpoints (Conv3d_1a_7x7, MaxPool3d_2a_3x3, ...,
+    Mixed_5c) up to ``last``."""
     conv1a, conv2b, conv2c = self.stem
-    x = conv1a(video)
-    x = max_pool_same(x, (1, 3, 3), (1, 2, 2))  # MaxPool3d_2a_3x3
-    x = conv2c(conv2b(x))
-    x = max_pool_same(x, (1, 3, 3), (1, 2, 2))  # MaxPool3d_3a_3x3
+    layers = [("Conv3d_1a_7x7", conv1a),
+              ("MaxPool3d_2a_3x3", lambda x: max_pool_same(x, (1, 3, 3), (1, 2, 2))),
+              ("Conv3d_2b_1x1", conv2b), ("Conv3d_2c_3x3", conv2c),
+              ("MaxPool3d_3a_3x3", lambda x: max_pool_same(x, (1, 3, 3), (1, 2, 2)))]
     for name, block in zip(MIXED, self.mixed):
       if name == "Mixed_4b":
-        x = max_pool_same(x, (3, 3, 3), (2, 2, 2))  # MaxPool3d_4a_3x3
+        layers.append(("MaxPool3d_4a_3x3", lambda x: max_pool_same(x, (3, 3, 3), (2, 2, 2))))
       elif name == "Mixed_5b":
-        x = max_pool_same(x, (2, 2, 2), (2, 2, 2))  # MaxPool3d_5a_2x2
-      x = block(x)
+        layers.append(("MaxPool3d_5a_2x2", lambda x: max_pool_same(x, (2, 2, 2), (2, 2, 2))))
+      layers.append((name, block))
+    if last not in dict(layers):
+      raise ValueError(f"unknown endpoint {last!r}; one of {[n for n, _ in layers]}")
+    out, x = {}, video
+    for name, layer in layers:
+      x = out[name] = layer(x)
+      if name == last:
+        break
+    return out
+
+  def __call__(self, video):
+    x = self.endpoints(video)["Mixed_5c"]
+    if x.shape[1] < 2 or x.shape[2] < 7 or x.shape[3] < 7:
+      raise ValueError(f"I3D needs clips of at least 9 frames of 193x193 (224x224 in the FVD "
+                       f"protocol); got {video.shape[1]} frames of {video.shape[2:4]}")
     # AvgPool 2x7x7, stride 1, VALID (the reference head), then the 1x1 logits conv.
     pooled = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 7, 7, 1), (1, 1, 1, 1, 1),
                                    "VALID") / (2 * 7 * 7)
