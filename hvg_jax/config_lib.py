@@ -90,6 +90,27 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample = ml_collections.ConfigDict()
   c.sample.standing_passes = 200
   c.sample.standing_batch = 64  # videos per pass (the papers do not say)
+
+  # Evaluation (hvg_jax.evaluate, and during training every eval.every_steps). FVD, FID and
+  # IS follow the google-research FVD protocol (I3D on 224x224 frames in [-1, 1]).
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every_steps = 0  # 0: no evaluation during training
+  c.eval.metrics = "fvd,fid,is,psd,grounding"  # what hvg_jax.evaluate computes by default
+  c.eval.best_metric = "fvd"  # training keeps the generator with the best value of it
+  c.eval.i3d_weights = ""  # the file written by hvg_jax.convert_i3d
+  c.eval.num_clips = 2048  # generated and real clips for FVD, FID and IS
+  c.eval.clip_frames = 16  # frames per clip (the papers also report 12 and 48)
+  c.eval.split = "train"  # the real clips' split
+  c.eval.batch = 16  # videos generated (and clips through I3D) at a time
+  c.eval.is_splits = 10
+  c.eval.psd_frames = (1, 10, 24, 48)  # 1-based frame indices (HVG appendix D)
+  c.eval.psd_videos = 1800  # generated and real videos, in psd_sets sets
+  c.eval.psd_sets = 3
+  c.eval.sigma = 1.0  # noise scale of the generated videos
+  c.eval.seed = 0  # which videos are generated and which real clips are taken
+  c.eval.standing_passes = 0  # during training; 0: sample.standing_passes
+  c.eval.cache_dir = ""  # real-data statistics ("": ~/.cache/hvg_jax)
+  c.eval.per_class = False  # also FVD and FID per class (class-conditional chains)
   return c
 
 
@@ -198,6 +219,7 @@ def apply_runlocal(c: ml_collections.ConfigDict):
                  sample_every=10, num_samples=4)
   c.data.update(num_threads=2, prefetch=2)
   c.sample.update(standing_passes=4, standing_batch=4)
+  c.eval.update(num_clips=8, batch=4, is_splits=2, psd_videos=6, standing_passes=2)
   c.runlocal = True
 
 
@@ -358,6 +380,50 @@ def validate(c: ml_collections.ConfigDict):
   if t.ema_decay is not None:
     _check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")
+  validate_eval(c.eval, c.level)
+
+
+EVAL_METRICS = ("fvd", "fid", "is", "psd", "grounding")
+I3D_METRICS = ("fvd", "fid", "is")
+# The metric that says a generator is better: lower (FVD, FID, grounding) or higher (IS).
+BEST_MODES = {"fvd": "min", "fid": "min", "is": "max", "grounding": "min"}
+
+
+def eval_metrics(names) -> list[str]:
+  """config.eval.metrics (comma-separated) as a list, checked."""
+  metrics = [m.strip() for m in str(names).split(",") if m.strip()]
+  unknown = [m for m in metrics if m not in EVAL_METRICS]
+  _check(metrics and not unknown, f"config.eval.metrics: a comma-separated subset of "
+         f"{','.join(EVAL_METRICS)}, got {names!r}")
+  return metrics
+
+
+def validate_eval(e: ml_collections.ConfigDict, level: int):
+  """Raises ConfigError naming the first config.eval field that cannot work."""
+  metrics = eval_metrics(e.metrics)
+  _check(e.every_steps >= 0, f"config.eval.every_steps: >= 0 (0: off), got {e.every_steps}")
+  if e.every_steps:
+    _check(e.best_metric in BEST_MODES and e.best_metric in metrics,
+           f"config.eval.best_metric: one of config.eval.metrics that ranks generators "
+           f"({', '.join(m for m in metrics if m in BEST_MODES)}), got {e.best_metric!r}")
+    _check(e.best_metric != "grounding" or level > 1,
+           "config.eval.best_metric: grounding measures an upsampling level; level 1 "
+           "has none")
+  if any(m in I3D_METRICS for m in metrics):
+    _check(e.clip_frames >= 9, f"config.eval.clip_frames: I3D needs at least 9 frames, got "
+           f"{e.clip_frames}")
+    _check(e.num_clips >= 2, f"config.eval.num_clips: at least 2, got {e.num_clips}")
+  if "is" in metrics:
+    _check(1 <= e.is_splits <= e.num_clips, f"config.eval.is_splits: between 1 and "
+           f"num_clips={e.num_clips}, got {e.is_splits}")
+  if "psd" in metrics:
+    _check(len(e.psd_frames) >= 1 and min(e.psd_frames) >= 1,
+           f"config.eval.psd_frames: 1-based frame indices, got {tuple(e.psd_frames)}")
+    _check(1 <= e.psd_sets <= e.psd_videos, f"config.eval.psd_sets: between 1 and "
+           f"psd_videos={e.psd_videos}, got {e.psd_sets}")
+  _check(e.batch >= 1, f"config.eval.batch: must be >= 1, got {e.batch}")
+  _check(e.standing_passes >= 0, f"config.eval.standing_passes: >= 0, got "
+         f"{e.standing_passes}")
 
 
 def check_chain(lower: ml_collections.ConfigDict, upper: ml_collections.ConfigDict):

@@ -90,12 +90,23 @@ def test_psd_of_a_sinusoid_peaks_at_its_frequency():
     assert len(spectrum) == 17 and int(np.argmax(spectrum)) == k
 
 
-def test_psd_over_sets_of_videos(rng):
-  sets = [rng.uniform(-1, 1, size=(4, 12, 16, 16, 3)) for _ in range(3)]
-  out = psd.psd_over_sets(sets)
-  assert sorted(out) == [1, 10]  # frames 24 and 48 are beyond these 12-frame videos
-  mean, std = out[10]
-  assert mean.shape == (9,) and np.all(std >= 0) and np.all(mean[1:] > 0)
+def test_psd_over_sets_of_videos(rng, tmp_path):
+  videos = rng.integers(0, 256, size=(12, 12, 16, 16, 3), dtype=np.uint8)
+  spectra = psd.video_spectra(videos)
+  assert sorted(spectra) == ["frame_1", "frame_10"]  # 24 and 48 are beyond 12 frames
+  assert spectra["frame_10"].shape == (12, 9)
+  # uint8 and [-1, 1] floats of the same frames give the same spectra.
+  floats = videos.astype(np.float32) / 127.5 - 1.0
+  # (bin 0 is zero up to rounding: the mean is taken out)
+  np.testing.assert_allclose(psd.video_spectra(floats)["frame_1"], spectra["frame_1"],
+                             rtol=1e-5, atol=1e-12)
+  mean, std = psd.over_sets(spectra["frame_10"], sets=3)
+  np.testing.assert_allclose(mean, spectra["frame_10"].mean(axis=0))  # equal parts
+  assert np.all(std >= 0) and np.all(mean[1:] > 0)
+  assert psd.log_distance(mean, mean) == 0
+  assert psd.log_distance(mean, 10 * mean) == pytest.approx(1.0)
+  psd.plot(tmp_path / "psd.png", {"frame_1": (mean, std)}, {"frame_1": (mean * 2, std)})
+  assert (tmp_path / "psd.png").stat().st_size > 1000
 
 
 def test_grounding_is_zero_for_real_pairs_and_large_when_the_input_is_ignored(rng):

@@ -59,13 +59,16 @@ def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
   return {"video": clip, "label": np.int32(example["label"])}
 
 
-def get_source(config: ml_collections.ConfigDict, split: str = "train"):
-  """The random-access source named by ``config.data.name``."""
+def get_source(config: ml_collections.ConfigDict, split: str = "train",
+               frames: int | None = None):
+  """The random-access source named by ``config.data.name``, checked to hold runs of
+  ``frames`` frames at the level's stride (default: its training runs)."""
   d = config.data
   if d.name == "demo":
     # Rendered at the level's resolution; a level's whole video spans about
     # frames * subsample raw frames, the same at every level of a chain.
-    return DemoVideos(num_videos=d.num_videos, frames=d.frames * d.subsample + d.subsample,
+    length = max(frames or 0, d.frames)
+    return DemoVideos(num_videos=d.num_videos, frames=length * d.subsample + d.subsample,
                       height=d.resolution, seed=d.seed, split=split,
                       num_classes=d.num_classes)
   if d.name not in datasets.BUILDERS:
@@ -73,7 +76,8 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train"):
         f"config.data.name: no data set {d.name!r}; 'demo' is built in, and "
         f"{sorted(datasets.BUILDERS)} are read once prepared by hvg_jax.prepare_data")
   shapes = config_lib.level_shapes(config)
-  span = ClipSpec(shapes.train_frames, d.subsample, shapes.resolution).span
+  frames = frames or shapes.train_frames
+  span = ClipSpec(frames, d.subsample, shapes.resolution).span
   try:
     source, meta = datasets.load_source(d.name, d.dir, d.storage, split,
                                         size=shapes.resolution, clip_frames=span)
@@ -81,7 +85,7 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train"):
     raise config_lib.ConfigError(str(e)) from None
   if meta["clip_frames"] < span:
     raise config_lib.ConfigError(
-        f"config.data: {config.name} takes runs of {shapes.train_frames} frames at stride "
+        f"config.data: {config.name} takes runs of {frames} frames at stride "
         f"{d.subsample} ({span} stored frames), but {d.name} was prepared in clips of "
         f"{meta['clip_frames']}; prepare it again with --clip_frames={span} or more")
   if meta["size"] < shapes.resolution:

@@ -32,19 +32,56 @@ def luminance(video) -> np.ndarray:
   return v[..., 0] * 0.299 + v[..., 1] * 0.587 + v[..., 2] * 0.114
 
 
-def video_psd(videos, frames=FRAMES) -> dict[int, np.ndarray]:
-  """{frame (1-based): mean radial spectrum over the (N, T, H, W, 3) videos} for the
-  chosen frames the videos have."""
+def video_spectra(videos, frames=FRAMES) -> dict[str, np.ndarray]:
+  """{"frame_<f>": (N, bins)} radial spectra of the chosen (1-based) frames the
+  (N, T, H, W, 3) videos have, of their luminance in [0, 1] (uint8) or [-1, 1] (float)
+  rescaled to [0, 1] so generated and real videos compare."""
   videos = np.asarray(videos)
-  out = {}
-  for f in frames:
-    if f <= videos.shape[1]:
-      out[f] = np.mean([radial_power_spectrum(luminance(v[f - 1])) for v in videos], axis=0)
-  return out
+  scaled = videos / 255.0 if videos.dtype == np.uint8 else (videos + 1.0) / 2.0
+  return {f"frame_{f}": np.stack([radial_power_spectrum(luminance(v[f - 1]))
+                                  for v in scaled])
+          for f in frames if f <= videos.shape[1]}
 
 
-def psd_over_sets(sets, frames=FRAMES) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-  """{frame: (mean, std) of the per-set spectra} over several sets of videos."""
-  per_set = [video_psd(s, frames) for s in sets]
-  return {f: (np.mean([p[f] for p in per_set], axis=0), np.std([p[f] for p in per_set], axis=0))
-          for f in per_set[0]}
+def over_sets(spectra: np.ndarray, sets: int = 3) -> tuple[np.ndarray, np.ndarray]:
+  """(mean, std) over ``sets`` equal parts of (N, bins) per-video spectra of the parts'
+  mean spectra (HVG: three sets of 600 videos)."""
+  per_set = [part.mean(axis=0) for part in np.array_split(spectra, sets)]
+  return np.mean(per_set, axis=0), np.std(per_set, axis=0)
+
+
+def log_distance(a: np.ndarray, b: np.ndarray) -> float:
+  """Mean |log10 a - log10 b| over the non-zero frequencies: how far two spectra are, in
+  decades (0 for the same spectrum)."""
+  return float(np.mean(np.abs(np.log10(a[1:] + 1e-12) - np.log10(b[1:] + 1e-12))))
+
+
+def plot(path, generated: dict, real: dict | None = None, title: str = ""):
+  """One panel per frame: mean spectrum with a band of one standard deviation, generated
+  and (if given) real, log power over radial frequency. ``generated``/``real``:
+  {"frame_<f>": (mean, std)}."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = list(generated)
+  fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4), squeeze=False)
+  for ax, name in zip(axes[0], names):
+    for label, curves, color in (("generated", generated, "tab:red"),
+                                 ("real", real or {}, "tab:blue")):
+      if name not in curves:
+        continue
+      mean, std = curves[name]
+      freq = np.arange(1, len(mean))
+      ax.plot(freq, mean[1:], color=color, label=label)
+      ax.fill_between(freq, np.maximum(mean[1:] - std[1:], 1e-12), mean[1:] + std[1:],
+                      color=color, alpha=0.25)
+    ax.set_yscale("log")
+    ax.set_title(f"frame {name.removeprefix('frame_')}")
+    ax.set_xlabel("spatial frequency (cycles per frame)")
+  axes[0][0].set_ylabel("power")
+  axes[0][0].legend()
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

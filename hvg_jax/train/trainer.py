@@ -28,9 +28,11 @@ from hvg_jax.chain import generate as chain_gen
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sampler import ChainSampler
 from hvg_jax.data import pipeline
+from hvg_jax.eval import evaluation
 from hvg_jax.layers import sampling_mode
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+from hvg_jax.train.best import BestGenerator
 from hvg_jax.train.checkpoints import Checkpoints, absolute
 
 
@@ -117,25 +119,72 @@ def _sampling_generator(gan):
   return gan.ema_generator if gan.ema_generator is not None else gan.generator
 
 
-def finish(config, workdir, graphdef, state, lower_levels, mesh, step: int):
-  """Saves the finished level's sampling generator (the EMA one when kept) with standing
-  statistics for the level's whole video: ``config.sample.standing_passes`` passes of
-  ``standing_batch`` videos, split over the mesh (an upsampling level runs over the lower
-  levels' whole videos in chunks, as sampling does)."""
+def sampling_level(config, workdir, graphdef, state, lower_levels, mesh, *, passes: int,
+                   batch: int, step: int) -> chain_levels.FrozenLevel:
+  """The level's sampling generator (the EMA one when kept) with standing statistics for
+  the level's whole video: ``passes`` passes of ``batch`` videos, split over the mesh (an
+  upsampling level runs over the lower levels' whole videos in chunks, as sampling does)."""
   g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
-  level = chain_levels.frozen_level(config, g_graphdef, g_state, source=f"{workdir}")
+  level = chain_levels.frozen_level(config, g_graphdef, g_state,
+                                    source=f"{workdir} (step {step})")
   levels = (lower_levels.levels if lower_levels else []) + [level]
   lengths = [lv.stats_frames for lv in levels[:-1]] + [config.data.frames]
-  s = config.sample
   logging.info("Computing standing statistics of %s for %d frames (%d passes of %d).",
-               config.name, config.data.frames, s.standing_passes, s.standing_batch)
+               config.name, config.data.frames, passes, batch)
   sampler = ChainSampler(levels, mesh=mesh, progress=jax.process_index() == 0)
   level.stats = sampler.standing_statistics(
-      lengths, passes=s.standing_passes, batch=s.standing_batch,
-      key=state_lib.keys(config.seed)["standing"], recompute=[len(levels) - 1])[-1]
+      lengths, passes=passes, batch=batch, key=state_lib.keys(config.seed)["standing"],
+      recompute=[len(levels) - 1])[-1]
+  return level
+
+
+def finish(config, workdir, graphdef, state, lower_levels, mesh, step: int):
+  """Saves the finished level's sampling generator with standing statistics
+  (``config.sample.standing_passes`` of ``standing_batch`` videos)."""
+  s = config.sample
+  level = sampling_level(config, workdir, graphdef, state, lower_levels, mesh,
+                         passes=s.standing_passes, batch=s.standing_batch, step=step)
   chain_levels.save_finished(workdir, level, step)
   logging.info("%s is finished: its generator is in %s.", config.name,
                workdir / chain_levels.GENERATOR_DIR / str(step))
+
+
+class _PeriodicEvaluation:
+  """config.eval every ``every_steps``: the chain up to this level scored against its data
+  (metrics to TensorBoard and ``<workdir>/eval/step_<N>``), the best generator kept."""
+
+  def __init__(self, config, workdir, mesh):
+    e = config.eval
+    self.config, self.workdir, self.mesh = config, workdir, mesh
+    self.passes = e.standing_passes or config.sample.standing_passes
+    self.settings = evaluation.Settings.from_config(e, standing_passes=self.passes)
+    # I3D's weights are loaded now: a missing file fails before anything compiles.
+    self.evaluator = evaluation.Evaluator(self.settings, mesh=mesh)
+    self.best = BestGenerator(workdir, e.best_metric)
+
+  def due(self, step: int, last: bool) -> bool:
+    return step % self.config.eval.every_steps == 0 or last
+
+  def __call__(self, step, graphdef, state, lower_levels, writer):
+    g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
+    level = chain_levels.frozen_level(self.config, g_graphdef, g_state,
+                                      source=f"{self.workdir} (step {step})")
+    levels = (lower_levels.levels if lower_levels else []) + [level]
+    results = self.evaluator(levels, recompute=[len(levels) - 1])
+    if jax.process_index() == 0:
+      evaluation.write(self.workdir / "eval" / f"step_{step}", results,
+                       settings=self.settings, levels=levels, step=step, writer=writer)
+    s = self.config.sample
+    if self.best.update(step, results.metrics, lambda: sampling_level(
+        self.config, self.workdir, graphdef, state, lower_levels, self.mesh,
+        passes=self.passes, batch=s.standing_batch, step=step)):
+      logging.info("Step %d: best %s so far (%.6g); its generator is in %s.", step,
+                   self.best.metric, results.metrics[self.best.metric],
+                   self.best.record["generator"])
+    else:
+      logging.info("Step %d: %s %.6g, not better than step %d's %.6g.", step,
+                   self.best.metric, results.metrics[self.best.metric],
+                   self.best.record["step"], self.best.record["value"])
 
 
 def _write_samples(writer, workdir: epath.Path, step: int, videos):
@@ -200,6 +249,7 @@ def train(config: ml_collections.ConfigDict, workdir):
       logging.info("Level %d (frozen): %s", lv.config.level, lv.source)
     lower_levels = chain_gen.LowerLevels(
         lower, config_lib.level_shapes(config).input_train_frames)
+  periodic_eval = _PeriodicEvaluation(config, workdir, mesh) if config.eval.every_steps else None
   writer = metric_writers.create_default_writer(workdir,
                                                 just_logging=jax.process_index() > 0)
   checkpoints = Checkpoints(workdir, config)
@@ -210,7 +260,7 @@ def train(config: ml_collections.ConfigDict, workdir):
                    config.train.num_steps)
     else:
       state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
-                                writer, lower_levels, source)
+                                writer, lower_levels, source, periodic_eval)
     if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
       checkpoints.wait()  # the last state is safe before the statistics are computed
       finish(config, workdir, graphdef, state, lower_levels, mesh, step)
@@ -222,7 +272,7 @@ def train(config: ml_collections.ConfigDict, workdir):
 
 
 def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writer,
-                lower_levels, source):
+                lower_levels, source, periodic_eval):
   t = config.train
   is_main = jax.process_index() == 0
   if is_main:
@@ -275,6 +325,8 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
         videos = sample(state, lower)  # every process takes part; the first writes
         if is_main:
           _write_samples(writer, workdir, step, videos)
+      if periodic_eval is not None and periodic_eval.due(step, last):
+        periodic_eval(step, graphdef, state, lower_levels, writer)
       preempted = stop.requested or checkpoints.reached_preemption(step)
       if step % t.checkpoint_every == 0 or last or preempted:
         _check_finite(state, checkpoints)

@@ -1,0 +1,277 @@
+"""Evaluates a chain: generates videos batch by batch and scores them against real clips.
+
+FVD (Fréchet distance of I3D logits), FID (of I3D's pooled features) and IS (of I3D's class
+posteriors) on the first ``clip_frames`` frames of ``num_clips`` videos; PSD of chosen
+frames over ``psd_videos`` videos in ``psd_sets`` sets, generated and real; grounding of
+every upsampling level (downsample(x^l) against x^{l-1}). Videos are generated as long as
+the metrics need (level 1 unrolled, upsamplers over the whole video in chunks) and never
+all held at once: each batch is reduced to embeddings, spectra and sums.
+"""
+
+import dataclasses
+import json
+import logging
+
+import jax
+import ml_collections
+import numpy as np
+from etils import epath
+from tqdm import tqdm
+
+from hvg_jax import config_lib, video_io
+from hvg_jax.chain import generate as gen
+from hvg_jax.chain.levels import FrozenLevel
+from hvg_jax.chain.sampler import ChainSampler, level_lengths
+from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
+                          real_data)
+
+# Settings of published protocols (--protocol): the google-research FVD reference, and the
+# HVG/CVG papers' 12- and 48-frame scores (clip count not stated there: the reference's).
+PROTOCOLS = {
+    "fvd_reference": dict(num_clips=2048, clip_frames=16),
+    "hvg_12": dict(num_clips=2048, clip_frames=12),
+    "hvg_48": dict(num_clips=2048, clip_frames=48),
+}
+MIN_PER_CLASS = 2  # clips of a class on each side for a per-class Fréchet distance
+
+
+@dataclasses.dataclass
+class Settings:
+  """What to compute and on how many videos (config.eval, overridable by flags)."""
+  metrics: list
+  i3d_weights: str = ""
+  num_clips: int = 2048
+  clip_frames: int = 16
+  split: str = "train"
+  batch: int = 16
+  is_splits: int = 10
+  psd_frames: tuple = psd.FRAMES
+  psd_videos: int = 1800
+  psd_sets: int = 3
+  sigma: float = 1.0
+  seed: int = 0
+  standing_passes: int = 0  # 0: the top config's sample.standing_passes
+  standing_batch: int = 0  # 0: the top config's sample.standing_batch
+  cache_dir: str = ""
+  per_class: bool = False
+
+  @classmethod
+  def from_config(cls, eval_config: ml_collections.ConfigDict, **overrides) -> "Settings":
+    """From a config's ``eval`` section (older configs without one: the defaults), with
+    ``overrides`` (None values ignored) on top."""
+    e = config_lib.base_config().eval
+    if eval_config is not None:
+      e.update(eval_config.to_dict() if hasattr(eval_config, "to_dict") else eval_config)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in e.to_dict().items() if k in fields}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["metrics"] = config_lib.eval_metrics(
+        values["metrics"] if isinstance(values["metrics"], str) else ",".join(values["metrics"]))
+    values["psd_frames"] = tuple(int(f) for f in values["psd_frames"])
+    return cls(**values)
+
+  @property
+  def uses_i3d(self) -> bool:
+    return any(m in config_lib.I3D_METRICS for m in self.metrics)
+
+  def check(self, levels: list[FrozenLevel]):
+    """Raises ConfigError for settings this chain cannot be evaluated with."""
+    probe = config_lib.base_config()
+    probe.eval.update(metrics=",".join(self.metrics), num_clips=self.num_clips,
+                      clip_frames=self.clip_frames, is_splits=self.is_splits,
+                      psd_frames=self.psd_frames, psd_videos=self.psd_videos,
+                      psd_sets=self.psd_sets, batch=self.batch)
+    config_lib.validate_eval(probe.eval, len(levels))
+    if "grounding" in self.metrics and len(levels) < 2:
+      logging.info("Grounding left out: it measures an upsampling level, and this chain "
+                   "has only level 1.")
+      self.metrics = [m for m in self.metrics if m != "grounding"]
+    if "is" in self.metrics and not levels[0].shapes.num_classes:
+      logging.info("IS of an unconditional chain: computed, though the papers report it "
+                   "only for class-conditional data sets.")
+
+
+def video_frames(levels: list[FrozenLevel], settings: Settings) -> int:
+  """Frames of the top level's generated videos: the fewest the metrics need that the
+  chain can make (a multiple of its total temporal factor)."""
+  need = 1
+  if settings.uses_i3d:
+    need = max(need, settings.clip_frames)
+  if "psd" in settings.metrics:
+    need = max(need, max(settings.psd_frames))
+  factor = int(np.prod([lv.shapes.time_factor for lv in levels[1:]]))
+  return factor * -(-need // factor)
+
+
+@dataclasses.dataclass
+class Results:
+  metrics: dict  # name -> float
+  per_class: dict  # class -> {fvd, fid, generated, real}
+  psd: dict  # {"generated"|"real": {"frame_<f>": (mean, std)}}
+  frames: int  # of the generated videos
+
+
+class Evaluator:
+  """Scores chains with fixed settings; I3D and the real statistics are loaded once."""
+
+  def __init__(self, settings: Settings, *, mesh=None, progress: bool = True):
+    self.settings = settings
+    self.mesh = mesh
+    self.progress = progress and jax.process_index() == 0
+    self.embedder = None
+    self.weights_id = None
+    if settings.uses_i3d:  # before any video is generated: a missing file fails now
+      model = i3d_weights.load(settings.i3d_weights)
+      self.embedder = embed.Embedder(model, settings.batch, mesh)
+      self.weights_id = real_data.file_digest(settings.i3d_weights)
+    self._real = {}
+
+  def real(self, config: ml_collections.ConfigDict, frames: int) -> dict:
+    """The real clips' embeddings and spectra for the top level's ``config``."""
+    s = self.settings
+    key = (config.to_json(), frames)
+    if key in self._real:
+      return self._real[key]
+    directory = real_data.cache_dir(s.cache_dir)
+    out = {}
+    if self.embedder is not None:
+      out["i3d"] = real_data.embeddings(
+          config, self.embedder, split=s.split, num=s.num_clips, frames=s.clip_frames,
+          seed=s.seed, batch=s.batch, weights_id=self.weights_id, directory=directory,
+          progress=self.progress)
+    if "psd" in s.metrics:
+      out["psd"] = real_data.spectra(
+          config, lambda v: psd.video_spectra(v, s.psd_frames), split=s.split,
+          num=s.psd_videos, frames=s.psd_frames, seed=s.seed, batch=s.batch,
+          directory=directory, progress=self.progress)
+    self._real[key] = out
+    return out
+
+  def generate(self, levels: list[FrozenLevel], recompute=()):
+    """Yields (start, every level's videos in [-1, 1], labels) batch by batch."""
+    s = self.settings
+    top = levels[-1].config
+    frames = video_frames(levels, s)
+    lengths = level_lengths(levels, frames)
+    sampler = ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+    k_noise, k_stats = jax.random.split(jax.random.key(s.seed))
+    recompute = range(len(levels)) if s.sigma != 1.0 else recompute
+    stats = sampler.standing_statistics(
+        lengths, passes=s.standing_passes or top.sample.standing_passes,
+        batch=s.standing_batch or top.sample.standing_batch, key=k_stats, sigma=s.sigma,
+        recompute=recompute)
+    total = self.num_videos()
+    num_classes = levels[0].shapes.num_classes
+    for i, start in enumerate(tqdm(range(0, total, s.batch), desc=f"generating {total} "
+                                   f"videos of {frames} frames", disable=not self.progress,
+                                   leave=False)):
+      zs = gen.noise(jax.random.fold_in(k_noise, i), levels, s.batch, s.sigma)
+      labels = ((np.arange(start, start + s.batch) % num_classes).astype(np.int32)
+                if num_classes else None)
+      yield start, sampler.videos(stats, zs, labels), labels
+
+  def num_videos(self) -> int:
+    s = self.settings
+    n = s.num_clips if s.uses_i3d or "grounding" in s.metrics else 0
+    return max(n, s.psd_videos if "psd" in s.metrics else 0)
+
+  def __call__(self, levels: list[FrozenLevel], recompute=()) -> Results:
+    """Scores the chain ``levels`` (its top level's videos; grounding of every
+    upsampler). ``recompute``: level indices whose standing statistics are computed now
+    rather than the stored ones (a level in training)."""
+    s = self.settings
+    s.check(levels)
+    frames = video_frames(levels, s)
+    real = self.real(levels[-1].config, frames)
+    logits, features, labels_all, spectra = [], [], [], []
+    ground = {}
+    for start, videos, labels in self.generate(levels, recompute):
+      top = video_io.to_uint8(videos[-1])
+      if self.embedder is not None and start < s.num_clips:
+        n = min(s.batch, s.num_clips - start)
+        e = self.embedder(top[:n, :s.clip_frames])
+        logits.append(e["logits"])
+        features.append(e["features"])
+        labels_all.append(labels[:n] if labels is not None else np.zeros(n, np.int32))
+      if "psd" in s.metrics and start < s.psd_videos:
+        spectra.append(psd.video_spectra(top[:s.psd_videos - start], s.psd_frames))
+      if "grounding" in s.metrics:
+        for k in range(1, len(levels)):
+          g = grounding.grounding(videos[k], videos[k - 1], levels[k].shapes.time_factor)
+          for name, value in g.items():
+            ground.setdefault(f"grounding/level{k + 1}_{name}", []).append(
+                (value, len(videos[k])))
+
+    metrics, per_class, curves = {}, {}, {}
+    if self.embedder is not None:
+      gen_logits, gen_features = np.concatenate(logits), np.concatenate(features)
+      if "fvd" in s.metrics:
+        metrics["fvd"] = frechet.distance(frechet.fit(gen_logits),
+                                          frechet.fit(real["i3d"]["logits"]))
+      if "fid" in s.metrics:
+        metrics["fid"] = frechet.distance(frechet.fit(gen_features),
+                                          frechet.fit(real["i3d"]["features"]))
+      if "is" in s.metrics:
+        metrics["is"], metrics["is_std"] = inception_score.inception_score(
+            inception_score.softmax(gen_logits), s.is_splits)
+      if s.per_class and levels[0].shapes.num_classes:
+        per_class = _per_class(gen_logits, gen_features, np.concatenate(labels_all),
+                               real["i3d"])
+    if "psd" in s.metrics:
+      gen_spectra = {k: np.concatenate([p[k] for p in spectra]) for k in spectra[0]}
+      curves["generated"] = {k: psd.over_sets(v, s.psd_sets) for k, v in gen_spectra.items()}
+      curves["real"] = {k: psd.over_sets(v, s.psd_sets) for k, v in real["psd"].items()}
+      for k in curves["generated"]:
+        if k in curves["real"]:
+          metrics[f"psd/{k}_log_distance"] = psd.log_distance(curves["generated"][k][0],
+                                                              curves["real"][k][0])
+    for name, parts in ground.items():
+      values, counts = np.array(parts).T
+      metrics[name] = float(np.sum(values * counts) / np.sum(counts))
+    if ground:
+      metrics["grounding"] = metrics[f"grounding/level{len(levels)}_mse"]
+    return Results(metrics, per_class, curves, frames)
+
+
+def _per_class(gen_logits, gen_features, gen_labels, real) -> dict:
+  out = {}
+  for c in sorted(set(gen_labels.tolist()) & set(real["labels"].tolist())):
+    g, r = gen_labels == c, real["labels"] == c
+    if g.sum() < MIN_PER_CLASS or r.sum() < MIN_PER_CLASS:
+      continue
+    out[int(c)] = {
+        "fvd": frechet.distance(frechet.fit(gen_logits[g]), frechet.fit(real["logits"][r])),
+        "fid": frechet.distance(frechet.fit(gen_features[g]),
+                                frechet.fit(real["features"][r])),
+        "generated": int(g.sum()), "real": int(r.sum())}
+  return out
+
+
+def write(output, results: Results, *, settings: Settings, levels: list[FrozenLevel],
+          step: int = 0, writer=None) -> epath.Path:
+  """metrics.json, psd.png and psd.npz in ``output``; the scalars to ``writer``
+  (TensorBoard) at ``step``. Returns the metrics.json path."""
+  output = epath.Path(output)
+  output.mkdir(parents=True, exist_ok=True)
+  summary = {
+      "metrics": results.metrics,
+      "per_class": {str(k): v for k, v in results.per_class.items()},
+      "settings": dataclasses.asdict(settings),
+      "generated_frames": results.frames,
+      "chain": [{"level": lv.config.level, "name": lv.config.name, "source": lv.source}
+                for lv in levels],
+      "step": step,
+  }
+  path = output / "metrics.json"
+  path.write_text(json.dumps(summary, indent=2, default=float))
+  if results.psd:
+    psd.plot(output / "psd.png", results.psd["generated"], results.psd.get("real"),
+             title=f"{levels[-1].config.name}: PSD, mean ± std over "
+                   f"{settings.psd_sets} sets of {settings.psd_videos // settings.psd_sets}")
+    with (output / "psd.npz").open("wb") as f:
+      np.savez(f, **{f"{side}/{k}/{stat}": v[i] for side, curves in results.psd.items()
+                     for k, v in curves.items() for i, stat in enumerate(("mean", "std"))})
+  if writer is not None:
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.metrics.items()})
+    writer.flush()
+  return path

@@ -1,0 +1,124 @@
+"""Real clips for evaluation, and their statistics cached on disk.
+
+The clips are a level's view of its data set (a run of frames at its stride, a square crop,
+its resolution), chosen by ``eval.seed``: the same clips every time. Their I3D embeddings
+and PSD spectra are computed once per data set, split, clip setting and I3D weights file,
+and kept in ``eval.cache_dir``.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+import grain
+import ml_collections
+import numpy as np
+from etils import epath
+from tqdm import tqdm
+
+from hvg_jax import config_lib
+from hvg_jax.data import pipeline
+
+
+def clips(config: ml_collections.ConfigDict, *, split: str, num: int, frames: int,
+          seed: int, batch: int):
+  """Batches of (uint8 clips (B, frames, R, R, 3), labels (B,)) of ``num`` real clips."""
+  shapes = config_lib.level_shapes(config)
+  source = pipeline.get_source(config, split, frames=frames)
+  spec = pipeline.ClipSpec(frames=frames, stride=config.data.subsample,
+                           resolution=shapes.resolution)
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat()
+  ds = ds.random_map(lambda ex, rng: pipeline.take_clip(ex, rng, spec))[:num]
+  ds = ds.batch(batch, drop_remainder=False)
+  options = grain.ReadOptions(num_threads=config.data.num_threads,
+                              prefetch_buffer_size=config.data.prefetch)
+  for b in ds.to_iter_dataset(options):
+    yield np.asarray(b["video"], np.uint8), np.asarray(b["label"], np.int32)
+
+
+def file_digest(path) -> str:
+  """The first 12 hex digits of a file's SHA-256 (which I3D weights the numbers are of)."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()[:12]
+
+
+def cache_dir(configured: str) -> epath.Path:
+  return epath.Path(os.path.expanduser(configured or "~/.cache/hvg_jax"))
+
+
+def cached(directory, description: dict, compute) -> dict[str, np.ndarray]:
+  """The arrays ``compute()`` returns, from a file in ``directory`` named after
+  ``description`` (data set, split, clip setting, ...) when an earlier run saved them."""
+  key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
+  name = "_".join(str(description[k]) for k in ("kind", "data", "split"))
+  path = epath.Path(directory) / f"{name}_{key}.npz"
+  if path.exists():
+    logging.info("Real-data statistics from %s", path)
+    with path.open("rb") as f, np.load(f) as arrays:
+      return {k: arrays[k] for k in arrays.files if k != "description"}
+  arrays = compute()
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    with tmp.open("wb") as f:
+      np.savez(f, description=json.dumps(description), **arrays)
+    tmp.replace(path)  # whole files only
+    logging.info("Saved real-data statistics in %s", path)
+  except OSError as e:
+    logging.warning("Could not cache real-data statistics in %s (%s); set "
+                    "eval.cache_dir (--cache_dir) to a writable directory.", path, e)
+  return arrays
+
+
+def describe(config: ml_collections.ConfigDict, split: str, **settings) -> dict:
+  """What real-data statistics depend on: the data set as the level sees it, and
+  ``settings`` (clip count and length, seed, weights, ...)."""
+  d = config.data
+  data = d.name if d.name != "demo" else f"demo{d.num_videos}s{d.seed}c{d.num_classes}"
+  return dict(data=data, storage=d.storage, dir=str(d.dir), split=split,
+              resolution=d.resolution, subsample=d.subsample, **settings)
+
+
+def embeddings(config, embedder, *, split: str, num: int, frames: int, seed: int,
+               batch: int, weights_id: str, directory, progress: bool = True) -> dict:
+  """{"logits", "features", "labels"} of ``num`` real clips (cached)."""
+  description = describe(config, split, kind="i3d", num=num, frames=frames, seed=seed,
+                         weights=weights_id)
+
+  def compute():
+    out = {"logits": [], "features": [], "labels": []}
+    with tqdm(total=num, desc=f"I3D on real clips ({split})", disable=not progress,
+              leave=False) as bar:
+      for videos, labels in clips(config, split=split, num=num, frames=frames, seed=seed,
+                                  batch=batch):
+        e = embedder(videos)
+        out["logits"].append(e["logits"])
+        out["features"].append(e["features"])
+        out["labels"].append(labels)
+        bar.update(len(videos))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+  return cached(directory, description, compute)
+
+
+def spectra(config, spectra_fn, *, split: str, num: int, frames: tuple, seed: int,
+            batch: int, directory, progress: bool = True) -> dict:
+  """{"frame_<f>": (num, bins)} PSD spectra of ``num`` real clips (cached)."""
+  length = max(frames)
+  description = describe(config, split, kind="psd", num=num, frames=list(frames), seed=seed)
+
+  def compute():
+    parts = []
+    with tqdm(total=num, desc=f"PSD of real clips ({split})", disable=not progress,
+              leave=False) as bar:
+      for videos, _ in clips(config, split=split, num=num, frames=length, seed=seed,
+                             batch=batch):
+        parts.append(spectra_fn(videos))
+        bar.update(len(videos))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+  return cached(directory, description, compute)

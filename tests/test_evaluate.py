@@ -1,0 +1,184 @@
+"""Evaluation of chains: the evaluate command, real-data statistics, periodic evaluation
+during training and the best generator. I3D is a narrow random network here (width 1/16,
+same structure, same 224x224 protocol): the metrics are real, the numbers meaningless."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.eval import embed, evaluation, frechet, i3d, i3d_weights, real_data
+from hvg_jax.train import trainer
+from hvg_jax.train.best import BestGenerator
+
+sys.path.insert(0, str(REPO / "tests"))
+from test_chain import _random_levels  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+  model = i3d.I3D(400, width_scale=1 / 16, rngs=nnx.Rngs(0))
+  path = tmp_path_factory.mktemp("i3d") / "tiny_i3d.npz"
+  i3d_weights.save(path, i3d_weights.model_arrays(model), num_classes=400,
+                   width_scale=1 / 16)
+  return path
+
+
+@pytest.fixture(scope="module")
+def random_chain(tmp_path_factory):
+  """An export of the demo chain's two tiny levels, untrained (8 -> 16 frames, 8 px)."""
+  path = tmp_path_factory.mktemp("chain") / "export"
+  chain_levels.write_export(path, _random_levels(["demo_level1", "demo_level2"]))
+  return path
+
+
+def _evaluate(*args):
+  return subprocess.run([PYTHON, "-m", "hvg_jax.evaluate", *args], cwd=REPO,
+                        capture_output=True, text=True, env=subprocess_env(), timeout=900)
+
+
+def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
+    random_chain, tiny_weights, tmp_path):
+  common = [f"--chain={random_chain}", f"--i3d_weights={tiny_weights}", "--clip_frames=9",
+            "--psd_frames=1,10", f"--cache_dir={tmp_path / 'cache'}"]
+  out = _evaluate(*common, f"--output={tmp_path / 'first'}", "--per_class")
+  assert out.returncode == 0, out.stderr[-3000:]
+  summary = json.loads((tmp_path / "first" / "metrics.json").read_text())
+  m = summary["metrics"]
+  assert set(m) == {"fvd", "fid", "is", "is_std", "psd/frame_1_log_distance",
+                    "psd/frame_10_log_distance", "grounding", "grounding/level2_mse",
+                    "grounding/level2_mae"}
+  assert all(np.isfinite(v) for v in m.values())
+  assert m["fvd"] > 0 and m["fid"] > 0 and 1.0 <= m["is"] <= 400
+  assert m["grounding"] > 1e-3  # an untrained upsampler is not grounded in its input
+  assert summary["generated_frames"] == 10  # 9-frame clips from a chain making pairs
+  assert summary["settings"]["num_clips"] == 8  # the runlocal config's eval section
+  assert [c["level"] for c in summary["chain"]] == [1, 2]
+  for counts in summary["per_class"].values():
+    assert counts["generated"] >= 2 and counts["real"] >= 2 and counts["fvd"] >= 0
+  assert summary["per_class"]  # 8 clips over 4 classes: some have two on each side
+  assert (tmp_path / "first" / "psd.png").stat().st_size > 1000
+  with np.load(tmp_path / "first" / "psd.npz") as curves:
+    assert curves["generated/frame_10/mean"].shape == curves["real/frame_10/mean"].shape
+  assert list((tmp_path / "first").glob("events.out.tfevents.*"))
+  assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # I3D and PSD of real clips
+  assert out.stderr.count("Saved real-data statistics") == 2
+
+  again = _evaluate(*common, f"--output={tmp_path / 'second'}", "--metrics=fvd,fid")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "Real-data statistics from" in again.stderr
+  assert "Saved real-data statistics" not in again.stderr
+  m2 = json.loads((tmp_path / "second" / "metrics.json").read_text())["metrics"]
+  assert set(m2) == {"fvd", "fid"}
+  # The same generated videos and real clips: the same numbers.
+  np.testing.assert_allclose([m2["fvd"], m2["fid"]], [m["fvd"], m["fid"]], rtol=1e-6)
+
+
+def test_without_i3d_weights_fvd_names_the_file_and_psd_needs_none(random_chain, tmp_path):
+  out = _evaluate(f"--chain={random_chain}", f"--output={tmp_path / 'fvd'}", "--metrics=fvd")
+  assert out.returncode != 0
+  assert "need the I3D's weights" in out.stderr and "hvg_jax.convert_i3d" in out.stderr
+  assert "standing statistics" not in out.stderr  # nothing generated before the error
+  out = _evaluate(f"--chain={random_chain}", f"--output={tmp_path / 'psd'}",
+                  "--metrics=psd,grounding", "--psd_frames=1,32", "--psd_videos=4",
+                  "--psd_sets=2", f"--cache_dir={tmp_path / 'cache'}")
+  assert out.returncode == 0, out.stderr[-3000:]
+  summary = json.loads((tmp_path / "psd" / "metrics.json").read_text())
+  assert summary["generated_frames"] == 32  # sampled beyond the 16 trained frames
+  assert set(summary["metrics"]) == {"psd/frame_1_log_distance", "psd/frame_32_log_distance",
+                                     "grounding", "grounding/level2_mse",
+                                     "grounding/level2_mae"}
+
+
+def test_fvd_tells_real_clips_from_structureless_ones(tiny_weights):
+  """Two draws of real clips are far closer than real clips and the same pixels shuffled."""
+  config = config_lib.load_config(CONFIG_DIR / "demo_level2.py", "runlocal")
+  embedder = embed.Embedder(i3d_weights.load(tiny_weights), batch=8)
+
+  def clips(seed):
+    return np.concatenate([v for v, _ in real_data.clips(
+        config, split="train", num=32, frames=9, seed=seed, batch=8)])
+
+  a, b = clips(0), clips(1)
+  assert not np.array_equal(a, b)
+  shuffled = np.random.default_rng(0).permutation(a.reshape(-1, 3)).reshape(a.shape)
+  ea, eb, es = embedder(a), embedder(b), embedder(shuffled)
+  for k in ("logits", "features"):
+    real = frechet.distance(frechet.fit(ea[k]), frechet.fit(eb[k]))
+    other = frechet.distance(frechet.fit(ea[k]), frechet.fit(es[k]))
+    assert 0 < real < other / 5, (k, real, other)
+
+
+def test_preprocessing_is_the_reference_codes(rng):
+  """The google-research FVD preprocess(): TF1 resize_bilinear of the uint8 frames to
+  224x224, then 2x/255 - 1."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  clips = rng.integers(0, 256, size=(2, 3, 37, 29, 3), dtype=np.uint8)
+  frames = tf.reshape(tf.cast(clips, tf.float32), (-1, 37, 29, 3))
+  resized = tf.compat.v1.image.resize_bilinear(frames, (224, 224))
+  reference = (2.0 * tf.cast(resized, tf.float32) / 255.0 - 1.0).numpy().reshape(
+      2, 3, 224, 224, 3)
+  ours = np.asarray(embed.preprocess(clips))
+  np.testing.assert_allclose(ours, reference, atol=1e-5)
+  assert ours.min() >= -1.0 - 1e-6 and ours.max() <= 1.0 + 1e-6
+
+
+def test_settings_come_from_config_protocol_and_flags():
+  config = config_lib.load_config(CONFIG_DIR / "bdd_level3.py")
+  s = evaluation.Settings.from_config(config.eval)
+  assert (s.num_clips, s.clip_frames, s.metrics) == (2048, 16,
+                                                      ["fvd", "fid", "is", "psd", "grounding"])
+  s = evaluation.Settings.from_config(config.eval, **evaluation.PROTOCOLS["hvg_48"], seed=3)
+  assert (s.num_clips, s.clip_frames, s.seed) == (2048, 48, 3)
+  with pytest.raises(config_lib.ConfigError, match="config.eval.metrics"):
+    evaluation.Settings.from_config(config.eval, metrics="fvd,lpips")
+  config.eval.clip_frames = 8
+  with pytest.raises(config_lib.ConfigError, match="at least 9 frames"):
+    config_lib.validate(config)
+
+
+def test_training_evaluates_and_keeps_the_best_generator(tiny_weights, tmp_path):
+  """A level evaluated every 5 of 10 steps: metrics per evaluation, the best one's
+  generator saved and loadable, and the best kept across runs (compared by FVD)."""
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  config.train.update(num_steps=10, log_every=5, checkpoint_every=5, sample_every=10)
+  config.eval.update(every_steps=5, metrics="fvd,psd", best_metric="fvd",
+                     i3d_weights=str(tiny_weights), clip_frames=9, psd_frames=(1, 8),
+                     cache_dir=str(tmp_path / "cache"))
+  workdir = tmp_path / "level1"
+  trainer.train(config, workdir)
+  fvd = {}
+  for step in (5, 10):
+    summary = json.loads((workdir / "eval" / f"step_{step}" / "metrics.json").read_text())
+    fvd[step] = summary["metrics"]["fvd"]
+    assert (workdir / "eval" / f"step_{step}" / "psd.png").exists()
+  record = BestGenerator.load(workdir)
+  best_step = min(fvd, key=fvd.get)
+  assert record["step"] == best_step and record["value"] == fvd[best_step]
+  assert [p.name for p in (workdir / "best").glob("step_*")] == [f"step_{best_step}"]
+  (level,) = chain_levels.load(record["generator"])
+  assert level.stats_frames == config.data.frames  # statistics for the level's whole video
+  # A later run compares with the saved best: a worse value keeps it, a better replaces it.
+  keeper = BestGenerator(workdir, "fvd")
+  calls = []
+  assert not keeper.update(20, {"fvd": record["value"] + 1}, lambda: calls.append(1))
+  assert not calls and BestGenerator.load(workdir)["step"] == best_step
+  assert keeper.update(30, {"fvd": record["value"] / 2}, lambda: level)
+  assert BestGenerator.load(workdir)["step"] == 30
+  assert [p.name for p in (workdir / "best").glob("step_*")] == ["step_30"]
+  assert BestGenerator(workdir, "is").record is None  # another metric starts afresh
+
+
+def test_training_without_the_weights_fails_before_compiling(tmp_path):
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  config.eval.update(every_steps=5, metrics="fvd", best_metric="fvd",
+                     i3d_weights=str(tmp_path / "missing.npz"))
+  with pytest.raises(i3d_weights.MissingWeightsError, match="hvg_jax.convert_i3d"):
+    trainer.train(config, tmp_path / "run")
+  assert not (tmp_path / "run" / "checkpoints").exists()
