@@ -116,6 +116,9 @@ def test_grounding_is_zero_for_real_pairs_and_large_when_the_input_is_ignored(rn
   assert real["mse"] < 1e-12 and real["mae"] < 1e-6
   ignored = rng.uniform(-1, 1, size=high.shape).astype(np.float32)  # unrelated output
   assert grounding.grounding(ignored, low, time_factor=2)["mse"] > 0.05
+  # Plausible videos, each made from another video's input: as far off as unrelated ones.
+  swapped = grounding.grounding(np.roll(high, 1, axis=0), low, time_factor=2)
+  assert swapped["mse"] > 0.05
 
 
 def test_i3d_shapes_and_widths():

@@ -16,7 +16,6 @@ generators are then removed. A resumed run keeps comparing with the saved best.
 import json
 
 import jax
-from etils import epath
 
 from hvg_jax import config_lib
 from hvg_jax.chain import levels as chain_levels
@@ -67,7 +66,3 @@ class BestGenerator:
           old.rmtree()
     return True
 
-
-def best_generator_path(workdir) -> epath.Path | None:
-  record = BestGenerator.load(workdir)
-  return epath.Path(record["generator"]) if record else None
