@@ -99,11 +99,11 @@ def test_without_i3d_weights_fvd_names_the_file_and_psd_needs_none(random_chain,
 def test_fvd_tells_real_clips_from_structureless_ones(tiny_weights):
   """Two draws of real clips are far closer than real clips and the same pixels shuffled."""
   config = config_lib.load_config(CONFIG_DIR / "demo_level2.py", "runlocal")
-  embedder = embed.Embedder(i3d_weights.load(tiny_weights), batch=8)
+  embedder = embed.Embedder(i3d_weights.load(tiny_weights), batch=4)
 
   def clips(seed):
     return np.concatenate([v for v, _ in real_data.clips(
-        config, split="train", num=32, frames=9, seed=seed, batch=8)])
+        config, split="train", num=32, frames=9, seed=seed, batch=4)])
 
   a, b = clips(0), clips(1)
   assert not np.array_equal(a, b)
