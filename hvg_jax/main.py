@@ -21,6 +21,7 @@ from hvg_jax import config_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import write_samples
 from hvg_jax.chain.sampler import sample_chain
+from hvg_jax.eval import i3d_weights
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
 from hvg_jax.train.checkpoints import quiet_orbax_logging
@@ -45,7 +46,8 @@ def main(argv):
         _sample_chain(config, dirs)
     else:
       trainer.train(config, _WORKDIR.value)
-  except (config_lib.ConfigError, trainer.WorkdirError, trainer.NonFiniteLossError) as e:
+  except (config_lib.ConfigError, trainer.WorkdirError, trainer.NonFiniteLossError,
+          i3d_weights.WeightsError, i3d_weights.MissingWeightsError) as e:
     logging.error("%s", e)
     sys.exit(f"error: {e}")
 

@@ -164,15 +164,21 @@ def test_training_evaluates_and_keeps_the_best_generator(tiny_weights, tmp_path)
   assert [p.name for p in (workdir / "best").glob("step_*")] == [f"step_{best_step}"]
   (level,) = chain_levels.load(record["generator"])
   assert level.stats_frames == config.data.frames  # statistics for the level's whole video
-  # A later run compares with the saved best: a worse value keeps it, a better replaces it.
-  keeper = BestGenerator(workdir, "fvd")
+  assert record["settings"]["num_clips"] == 8 and record["settings"]["i3d"]
+  # A later run compares with the saved best: a worse or NaN value keeps it, a better one
+  # replaces it (in a new directory, even for a step evaluated before).
+  keeper = BestGenerator(workdir, "fvd", record["settings"])
   calls = []
   assert not keeper.update(20, {"fvd": record["value"] + 1}, lambda: calls.append(1))
+  assert not keeper.update(20, {"fvd": float("nan")}, lambda: calls.append(1))
   assert not calls and BestGenerator.load(workdir)["step"] == best_step
-  assert keeper.update(30, {"fvd": record["value"] / 2}, lambda: level)
-  assert BestGenerator.load(workdir)["step"] == 30
-  assert [p.name for p in (workdir / "best").glob("step_*")] == ["step_30"]
-  assert BestGenerator(workdir, "is").record is None  # another metric starts afresh
+  assert keeper.update(best_step, {"fvd": record["value"] / 2}, lambda: level)
+  again = BestGenerator.load(workdir)
+  assert again["step"] == best_step and again["generator"].endswith(f"step_{best_step}_2")
+  assert [p.name for p in (workdir / "best").glob("step_*")] == [f"step_{best_step}_2"]
+  # Another metric, or other evaluation settings, start afresh.
+  assert BestGenerator(workdir, "is", record["settings"]).record is None
+  assert BestGenerator(workdir, "fvd", dict(record["settings"], num_clips=16)).record is None
 
 
 def test_training_without_the_weights_fails_before_compiling(tmp_path):

@@ -1,6 +1,7 @@
 """The I3D weight converters: PyTorch's i3d_pretrained_400.pt layout (against PyTorch
 itself), the TF-Hub variables, the safe .pt reader and the checks of the weights file."""
 
+import collections
 import os
 import subprocess
 import sys
@@ -100,6 +101,24 @@ def test_pt_files_never_run_pickled_code(tmp_path):
   torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")  # a pickled module, not weights
   with pytest.raises(torch_file.TorchFileError, match="state_dict"):
     torch_file.read_state_dict(tmp_path / "module.pt")
+
+
+def test_pt_files_cannot_read_beyond_their_storage(tmp_path):
+  """A crafted tensor whose size and stride reach past its storage is refused (as_strided
+  would otherwise copy other memory into the weights); garbage is a TorchFileError."""
+
+  class Overreaching:
+    def __reduce__(self):
+      storage = torch.zeros(4).storage()  # pickled as a 4-element FloatStorage
+      return (torch._utils._rebuild_tensor_v2,  # pylint: disable=protected-access
+              (storage, 0, (100000,), (1000,), False, collections.OrderedDict()))
+
+  torch.save({"w": Overreaching()}, tmp_path / "crafted.pt")
+  with pytest.raises(torch_file.TorchFileError, match="beyond its storage"):
+    torch_file.read_state_dict(tmp_path / "crafted.pt")
+  (tmp_path / "garbage.pt").write_bytes(b"\x80\x02garbage")
+  with pytest.raises(torch_file.TorchFileError):
+    torch_file.read_state_dict(tmp_path / "garbage.pt")
 
 
 def test_every_name_and_shape_is_checked(torch_model):

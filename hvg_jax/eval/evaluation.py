@@ -51,7 +51,6 @@ class Settings:
   sigma: float = 1.0
   seed: int = 0
   standing_passes: int = 0  # 0: the top config's sample.standing_passes
-  standing_batch: int = 0  # 0: the top config's sample.standing_batch
   cache_dir: str = ""
   per_class: bool = False
 
@@ -109,6 +108,7 @@ class Results:
   per_class: dict  # class -> {fvd, fid, generated, real}
   psd: dict  # {"generated"|"real": {"frame_<f>": (mean, std)}}
   frames: int  # of the generated videos
+  i3d: dict | None = None  # which I3D the FVD/FID/IS are of
 
 
 class Evaluator:
@@ -119,17 +119,25 @@ class Evaluator:
     self.mesh = mesh
     self.progress = progress and jax.process_index() == 0
     self.embedder = None
-    self.weights_id = None
+    self.weights_id = self.i3d = None
     if settings.uses_i3d:  # before any video is generated: a missing file fails now
       model = i3d_weights.load(settings.i3d_weights)
       self.embedder = embed.Embedder(model, settings.batch, mesh)
       self.weights_id = real_data.file_digest(settings.i3d_weights)
+      self.i3d = {"weights": str(settings.i3d_weights), "sha256": self.weights_id,
+                  "num_classes": model.num_classes, "width_scale": model.width_scale}
     self._real = {}
 
-  def real(self, config: ml_collections.ConfigDict, frames: int) -> dict:
+  def real_clip_frames(self) -> list[int]:
+    """Frames of the real clips the metrics take (I3D's clips, the PSD's)."""
+    s = self.settings
+    return ([s.clip_frames] if self.embedder is not None else []) + (
+        [max(s.psd_frames)] if "psd" in s.metrics else [])
+
+  def real(self, config: ml_collections.ConfigDict) -> dict:
     """The real clips' embeddings and spectra for the top level's ``config``."""
     s = self.settings
-    key = (config.to_json(), frames)
+    key = config.to_json()
     if key in self._real:
       return self._real[key]
     directory = real_data.cache_dir(s.cache_dir)
@@ -158,7 +166,7 @@ class Evaluator:
     recompute = range(len(levels)) if s.sigma != 1.0 else recompute
     stats = sampler.standing_statistics(
         lengths, passes=s.standing_passes or top.sample.standing_passes,
-        batch=s.standing_batch or top.sample.standing_batch, key=k_stats, sigma=s.sigma,
+        batch=top.sample.standing_batch, key=k_stats, sigma=s.sigma,
         recompute=recompute)
     total = self.num_videos()
     num_classes = levels[0].shapes.num_classes
@@ -182,7 +190,7 @@ class Evaluator:
     s = self.settings
     s.check(levels)
     frames = video_frames(levels, s)
-    real = self.real(levels[-1].config, frames)
+    real = self.real(levels[-1].config)
     logits, features, labels_all, spectra = [], [], [], []
     ground = {}
     for start, videos, labels in self.generate(levels, recompute):
@@ -230,7 +238,7 @@ class Evaluator:
       metrics[name] = float(np.sum(values * counts) / np.sum(counts))
     if ground:
       metrics["grounding"] = metrics[f"grounding/level{len(levels)}_mse"]
-    return Results(metrics, per_class, curves, frames)
+    return Results(metrics, per_class, curves, frames, self.i3d)
 
 
 def _per_class(gen_logits, gen_features, gen_labels, real) -> dict:
@@ -258,6 +266,7 @@ def write(output, results: Results, *, settings: Settings, levels: list[FrozenLe
       "per_class": {str(k): v for k, v in results.per_class.items()},
       "settings": dataclasses.asdict(settings),
       "generated_frames": results.frames,
+      "i3d": results.i3d,
       "chain": [{"level": lv.config.level, "name": lv.config.name, "source": lv.source}
                 for lv in levels],
       "step": step,

@@ -18,6 +18,7 @@ Converters:
   moving_variance}``; Sonnet's BatchNorm has no scale).
 """
 
+import logging
 import os
 
 import jax
@@ -121,6 +122,9 @@ def load(path) -> i3d_lib.I3D:
   num_classes = int(arrays.pop("meta/num_classes"))
   width_scale = float(arrays.pop("meta/width_scale", 1.0))
   check_arrays(arrays, num_classes, width_scale, path)
+  if width_scale != 1.0:
+    logging.warning("%s is a narrowed I3D (width_scale %g, for tests): its FVD, FID and IS "
+                    "are not comparable with published numbers.", path, width_scale)
   model = i3d_lib.I3D(num_classes, width_scale=width_scale, rngs=nnx.Rngs(0))
   for name, unit in model.units():
     unit.conv.kernel[...] = jax.numpy.asarray(arrays[f"{name}/w"])

@@ -12,9 +12,11 @@ import logging
 import os
 
 import grain
+import jax
 import ml_collections
 import numpy as np
 from etils import epath
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from hvg_jax import config_lib
@@ -56,14 +58,18 @@ def cached(directory, description: dict, compute) -> dict[str, np.ndarray]:
   key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
   name = "_".join(str(description[k]) for k in ("kind", "data", "split"))
   path = epath.Path(directory) / f"{name}_{key}.npz"
-  if path.exists():
+  exists = path.exists()
+  if jax.process_count() > 1:  # one decision for all (computing runs collectives): load
+    # only if every process sees the file (cache_dir may be local to each host)
+    exists = bool(np.min(multihost_utils.process_allgather(np.int32(exists))))
+  if exists:
     logging.info("Real-data statistics from %s", path)
     with path.open("rb") as f, np.load(f) as arrays:
       return {k: arrays[k] for k in arrays.files if k != "description"}
   arrays = compute()
-  try:
+  try:  # every process writes (the same arrays): cache_dir may be local to each host
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp = path.parent / f".{path.name}.{jax.process_index()}.{os.getpid()}.tmp"
     with tmp.open("wb") as f:
       np.savez(f, description=json.dumps(description), **arrays)
     tmp.replace(path)  # whole files only

@@ -58,6 +58,16 @@ class _Tensor:
     data = self.storage.data
     if data is None:
       raise TorchFileError("a tensor's storage is missing from the file")
+    # The file's own offset, sizes and strides must stay inside the storage: as_strided
+    # does not check (a crafted file would read other memory).
+    if (not isinstance(self.offset, int) or self.offset < 0
+        or len(self.size) != len(self.stride)
+        or any(not isinstance(v, int) or v < 0 for v in (*self.size, *self.stride))):
+      raise TorchFileError("a tensor has a malformed offset, size or stride")
+    if 0 not in self.size:
+      last = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride))
+      if last >= len(data):
+        raise TorchFileError("a tensor reaches beyond its storage")
     if not self.size:
       return np.array(data[self.offset])
     view = np.lib.stride_tricks.as_strided(
@@ -182,7 +192,14 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
   """{name: array} of the state dict in ``path``. A dict wrapping it under "state_dict"
   or "model", and the "module." prefix of DataParallel, are taken off."""
   path = str(path)
-  obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+  try:
+    obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+  except TorchFileError:
+    raise
+  except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, IndexError,
+          AttributeError, struct.error, zipfile.BadZipFile) as e:
+    raise TorchFileError(f"{path} is not a readable torch.save file of tensors "
+                         f"({type(e).__name__}: {e})") from None
   for wrapper in ("state_dict", "model"):
     if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
       obj = obj[wrapper]

@@ -11,6 +11,8 @@ generator for the level's whole video and saves them with it: the level is finis
 
 import contextlib
 import copy
+import dataclasses
+import json
 import logging
 import signal
 import time
@@ -158,14 +160,21 @@ class _PeriodicEvaluation:
     self.config, self.workdir, self.mesh = config, workdir, mesh
     self.passes = e.standing_passes or config.sample.standing_passes
     self.settings = evaluation.Settings.from_config(e, standing_passes=self.passes)
-    # I3D's weights are loaded now: a missing file fails before anything compiles.
+    # Before anything compiles: I3D's weights load, and the real clips are long enough.
     self.evaluator = evaluation.Evaluator(self.settings, mesh=mesh)
-    self.best = BestGenerator(workdir, e.best_metric)
+    for frames in self.evaluator.real_clip_frames():
+      pipeline.get_source(config, self.settings.split, frames=frames)
+    ranked = {k: v for k, v in dataclasses.asdict(self.settings).items()
+              if k not in ("i3d_weights", "cache_dir")}
+    ranked["i3d"] = self.evaluator.weights_id
+    self.best = BestGenerator(workdir, e.best_metric, json.loads(json.dumps(ranked)))
+    self.seconds = 0.0  # spent evaluating, left out of the training throughput
 
   def due(self, step: int, last: bool) -> bool:
     return step % self.config.eval.every_steps == 0 or last
 
   def __call__(self, step, graphdef, state, lower_levels, writer):
+    start = time.time()
     g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
     level = chain_levels.frozen_level(self.config, g_graphdef, g_state,
                                       source=f"{self.workdir} (step {step})")
@@ -181,10 +190,11 @@ class _PeriodicEvaluation:
       logging.info("Step %d: best %s so far (%.6g); its generator is in %s.", step,
                    self.best.metric, results.metrics[self.best.metric],
                    self.best.record["generator"])
-    else:
+    elif self.best.record is not None:
       logging.info("Step %d: %s %.6g, not better than step %d's %.6g.", step,
                    self.best.metric, results.metrics[self.best.metric],
                    self.best.record["step"], self.best.record["value"])
+    self.seconds += time.time() - start
 
 
 def _write_samples(writer, workdir: epath.Path, step: int, videos):
@@ -325,9 +335,12 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
         videos = sample(state, lower)  # every process takes part; the first writes
         if is_main:
           _write_samples(writer, workdir, step, videos)
-      if periodic_eval is not None and periodic_eval.due(step, last):
-        periodic_eval(step, graphdef, state, lower_levels, writer)
       preempted = stop.requested or checkpoints.reached_preemption(step)
+      if periodic_eval is not None and periodic_eval.due(step, last) and not preempted:
+        _check_finite(state, checkpoints)  # a NaN run stops here, not inside a metric
+        before = periodic_eval.seconds
+        periodic_eval(step, graphdef, state, lower_levels, writer)
+        interval_start += periodic_eval.seconds - before
       if step % t.checkpoint_every == 0 or last or preempted:
         _check_finite(state, checkpoints)
         checkpoints.save(step, state, config)
