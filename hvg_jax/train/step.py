@@ -33,7 +33,9 @@ def to_float(video):
 
 
 def hinge_losses(scores: dict, batch: int):
-  """D's hinge loss on scores of [real; fake] and its per-discriminator parts."""
+  """D's hinge loss on scores of [real; fake] and its per-discriminator parts (float32,
+  whatever the compute dtype)."""
+  scores = {k: s.astype(jnp.float32) for k, s in scores.items()}
   real = jnp.concatenate([s[:batch].reshape(batch, -1) for s in scores.values()], axis=1)
   fake = jnp.concatenate([s[batch:].reshape(batch, -1) for s in scores.values()], axis=1)
   loss = jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
@@ -45,7 +47,8 @@ def hinge_losses(scores: dict, batch: int):
 
 
 def generator_loss(scores: dict):
-  all_scores = jnp.concatenate([s.reshape(s.shape[0], -1) for s in scores.values()], axis=1)
+  all_scores = jnp.concatenate([s.reshape(s.shape[0], -1).astype(jnp.float32)
+                                for s in scores.values()], axis=1)
   return -jnp.mean(all_scores)
 
 
