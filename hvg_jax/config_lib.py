@@ -53,6 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.window = config_dict.placeholder(int)
   c.model.matching = False  # matching discriminator D_M (upsampling levels)
   c.model.matching_pool = False  # 2x2-pool D_M's input as D_T's (project choice: no)
+  c.model.remat = False  # recompute G units' and D blocks' activations in the backward pass
   c.model.g = ml_collections.ConfigDict()
   c.model.g.ch = 128
   c.model.g.mults = (8, 8, 4, 2)

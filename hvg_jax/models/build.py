@@ -6,7 +6,7 @@ from flax import nnx
 
 from hvg_jax import config_lib
 from hvg_jax.models.discriminators import (MatchingDiscriminator, SpatialDiscriminator,
-                                           TemporalDiscriminator)
+                                           TemporalDiscriminator, VideoDiscriminator)
 from hvg_jax.models.generator import Level1Generator
 from hvg_jax.models.upsampler import UpsamplingGenerator
 
@@ -45,9 +45,12 @@ def build_generator(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
                 mults=tuple(g.mults), z_dim=g.z_dim, num_classes=shapes.num_classes,
                 embed_dim=g.embed_dim, dtype=_dtype(config), rngs=rngs)
   if not shapes.upsampling:
-    return Level1Generator(keep_unit=g.keep_unit, scan_unroll=g.scan_unroll, **common)
-  return UpsamplingGenerator(input_resolution=shapes.input_resolution,
-                             time_factor=shapes.time_factor, **common)
+    generator = Level1Generator(keep_unit=g.keep_unit, scan_unroll=g.scan_unroll, **common)
+  else:
+    generator = UpsamplingGenerator(input_resolution=shapes.input_resolution,
+                                    time_factor=shapes.time_factor, **common)
+  _set_remat(generator, config.model.remat)
+  return generator
 
 
 def build_discriminators(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
@@ -67,4 +70,13 @@ def build_discriminators(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
         input_resolution=shapes.input_resolution, time_factor=shapes.time_factor,
         num_3d_blocks=d.temporal_3d_blocks, pool=config.model.matching_pool,
         temporal_downsample=d.temporal_downsample, **common)
-  return Discriminators(spatial, temporal, matching)
+  discriminators = Discriminators(spatial, temporal, matching)
+  _set_remat(discriminators, config.model.remat)
+  return discriminators
+
+
+def _set_remat(module, enabled: bool):
+  """Every G unit and D block recomputes its activations in the backward pass."""
+  for _, m in nnx.iter_modules(module):
+    if isinstance(m, (Level1Generator, UpsamplingGenerator, VideoDiscriminator)):
+      m.remat = enabled

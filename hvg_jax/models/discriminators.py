@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from hvg_jax import video_ops
-from hvg_jax.layers import DBlock, ProjectionHead
+from hvg_jax.layers import DBlock, ProjectionHead, remat
 from hvg_jax.layers.blocks import avg_pool_2x
 from hvg_jax.resolution import discriminator_downsampling
 
@@ -26,8 +26,10 @@ class VideoDiscriminator(nnx.Module):
   """ResNet discriminator trunk: (B, T, R, R, C) [, labels] -> (B, T') per-frame scores.
 
   ``temporal_downsample`` also halves time in the 3D blocks that downsample (the papers
-  do not say; off by default, so the scores stay one per input frame).
+  do not say; off by default, so the scores stay one per input frame). ``remat``:
+  recompute each block's activations in the backward pass (config model.remat).
   """
+  remat = False
 
   def __init__(self, *, resolution: int, ch: int, mults: Sequence[int], in_features: int = 3,
                num_3d_blocks: int = 0, num_classes: int = 0,
@@ -49,7 +51,7 @@ class VideoDiscriminator(nnx.Module):
                        f"{expected[2]}), got {video.shape}")
     h = video
     for block in self.blocks:
-      h = block(h)
+      h = remat.call(block, h, enabled=self.remat)
     return self.head(h, labels)
 
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from hvg_jax.layers import ConvGRU, FrameBatchNorm, GBlock, SNConv, SNDense
+from hvg_jax.layers import ConvGRU, FrameBatchNorm, GBlock, SNConv, SNDense, remat
 from hvg_jax.resolution import generator_upsampling
 
 
@@ -78,8 +78,10 @@ class Level1Generator(nnx.Module):
   """G_1(z, y) -> (B, T, R, R, 3) in [-1, 1].
 
   ``num_frames`` is the training length (it sizes the standing BatchNorm statistics); a
-  call may unroll the ConvGRU for any other length.
+  call may unroll the ConvGRU for any other length. ``remat``: recompute each unit's
+  activations in the backward pass (config model.remat).
   """
+  remat = False
 
   def __init__(self, *, resolution: int, num_frames: int, ch: int, mults: Sequence[int],
                z_dim: int = 128, num_classes: int = 0, embed_dim: int = 128,
@@ -101,5 +103,5 @@ class Level1Generator(nnx.Module):
   def __call__(self, z, labels=None, *, num_frames: int | None = None):
     cond, h = self.stem(z, labels, num_frames or self.num_frames)
     for unit in self.units:
-      h = unit(h, cond)
+      h = remat.call(unit, h, cond, enabled=self.remat)
     return self.head(h)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from hvg_jax import video_ops
-from hvg_jax.layers import GBlock, SNConv
+from hvg_jax.layers import GBlock, SNConv, remat
 from hvg_jax.models.generator import LatentStem, RGBHead
 from hvg_jax.resolution import generator_upsampling
 
@@ -56,8 +56,10 @@ class UpsamplingGenerator(nnx.Module):
   """G_l(z, x^{l-1}, y): (B, T, r, r, 3) -> (B, T * time_factor, R, R, 3) in [-1, 1].
 
   ``num_frames`` is the training output length (it sizes the standing BatchNorm
-  statistics); a call takes an input of any length.
+  statistics); a call takes an input of any length. ``remat``: recompute each unit's
+  activations in the backward pass (config model.remat).
   """
+  remat = False
 
   def __init__(self, *, resolution: int, input_resolution: int, time_factor: int,
                num_frames: int, ch: int, mults: Sequence[int], z_dim: int = 128,
@@ -89,5 +91,5 @@ class UpsamplingGenerator(nnx.Module):
     video_low = video_ops.repeat_frames(video_low, self.time_factor)
     cond, h = self.stem(z, labels, video_low.shape[1])
     for unit in self.units:
-      h = unit(h, cond, video_low)
+      h = remat.call(unit, h, cond, video_low, enabled=self.remat)
     return self.head(h)

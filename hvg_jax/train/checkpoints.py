@@ -21,7 +21,7 @@ from hvg_jax import config_lib
 _ARCHITECTURE_FIELDS = ("level", "data.num_classes", "data.frames", "data.resolution",
                         "data.subsample", "model")
 # Model fields that only change how the computation runs.
-_EXECUTION_FIELDS = ("model.g.scan_unroll", "model.dtype")
+_EXECUTION_FIELDS = ("model.g.scan_unroll", "model.dtype", "model.remat")
 # Fields that change the data order or the randomness: resuming with other values works,
 # but no longer continues as the uninterrupted run would have.
 _ORDER_FIELDS = ("seed", "data.name", "data.storage", "data.seed", "data.num_videos",
