@@ -12,15 +12,15 @@ def _benchmark(*args):
 
 
 def test_benchmark_of_an_upsampling_level_and_its_chain(tmp_path):
-  out = _benchmark("--config=configs/demo.py:runlocal", "--level=2", "--batch_per_device=2",
+  out = _benchmark("--config=configs/demo.py:runlocal", "--level=2", "--batch_per_device=4",
                    "--steps=2", f"--output={tmp_path / 'bench.json'}")
   assert out.returncode == 0, out.stderr[-3000:]
   result = json.loads((tmp_path / "bench.json").read_text())
   t = result["training"]
   assert (t["config"], t["level"], t["batch_per_device"], t["dtype"]) == (
-      "demo_level2", 2, 2, "float32")
+      "demo_level2", 2, 4, "float32")
   assert len(t["iteration_s_all"]) == 2 and t["iteration_s"] > 0 and t["compile_s"] > 0
-  assert t["samples_per_s_per_device"] == 2 / t["iteration_s"]
+  assert t["samples_per_s_per_device"] == 4 / t["iteration_s"]
   assert t["flops_per_iteration_per_device"] > 1e6
   assert t["peak_source"].startswith("measured") and 0 < t["mfu"] < 1
   assert t["memory_bytes"]["total"] > 0
