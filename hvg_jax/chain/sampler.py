@@ -39,6 +39,23 @@ def level_lengths(levels: list[FrozenLevel], top_frames: int | None = None) -> l
   return lengths
 
 
+def put_per_example(x, mesh):
+  """A per-example host array on the devices: split over the mesh's ``data`` axis when it
+  divides (every process passes the whole array), else on the default device."""
+  if x is None:
+    return None
+  x = np.asarray(x)
+  if mesh is None or x.shape[0] % mesh.size:
+    return jnp.asarray(x)
+  sharding = NamedSharding(mesh, P("data"))
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def fetch(x) -> np.ndarray:
+  """A (possibly multi-process) device array as a host array on every process."""
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 class ChainSampler:
   """Samples a chain's videos; the compiled functions are kept between calls.
 
@@ -55,19 +72,11 @@ class ChainSampler:
                                 static_argnums=1) for lv in levels]
 
   def _put(self, x):
-    """A per-video host array on the devices: split over the mesh when it divides."""
-    if x is None:
-      return None
-    x = np.asarray(x)
-    if self.mesh is None or x.shape[0] % self.mesh.size:
-      return jnp.asarray(x)
-    sharding = NamedSharding(self.mesh, P("data"))
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    return put_per_example(x, self.mesh)
 
   @staticmethod
   def _fetch(x) -> np.ndarray:
-    """A (possibly multi-process) device array as a host array on every process."""
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return fetch(x)
 
   def chunk(self, k: int) -> int:
     """Input frames each chunk of level k outputs: its training window."""

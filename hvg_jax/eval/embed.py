@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from hvg_jax.chain.sampler import fetch, put_per_example
 from hvg_jax.eval import resize
 
 SIZE = 224
@@ -44,12 +44,6 @@ class Embedder:
       replicated = NamedSharding(mesh, P())
       self.state = jax.device_put(self.state, replicated)
 
-  def _put(self, x):
-    if self.mesh is None or x.shape[0] % self.mesh.size:
-      return jnp.asarray(x)
-    sharding = NamedSharding(self.mesh, P("data"))
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
   def __call__(self, clips: np.ndarray) -> dict[str, np.ndarray]:
     """{"logits": (N, classes), "features": (N, 1024)} of (N, T, H, W, 3) uint8 clips."""
     clips = np.asarray(clips)
@@ -61,7 +55,7 @@ class Embedder:
       n = len(part)
       if n < self.batch:
         part = np.concatenate([part, np.repeat(part[-1:], self.batch - n, axis=0)])
-      result = _embed(self.graphdef, self.state, self._put(part))
+      result = _embed(self.graphdef, self.state, put_per_example(part, self.mesh))
       for k in out:
-        out[k].append(np.asarray(multihost_utils.process_allgather(result[k], tiled=True))[:n])
+        out[k].append(fetch(result[k])[:n])
     return {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}
