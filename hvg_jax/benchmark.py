@@ -46,6 +46,10 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed iterations.")
 _WARMUP = flags.DEFINE_integer("warmup", 1, "Iterations run before timing.")
 _SAMPLING = flags.DEFINE_bool("sampling", True, "Also time whole-chain sampling (chain "
                               "configs).")
+_COMPILE_ONLY = flags.DEFINE_bool(
+    "compile_only", False, "Compile the training step on shapes alone (nothing allocated, "
+    "nothing run) and report what compiling tells: FLOPs per iteration and XLA's memory "
+    "analysis. For sizes this machine cannot run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the figures as JSON here.")
 
 # Dense peak FLOP/s per device (vendor figures, no sparsity), by device kind and dtype.
@@ -108,16 +112,38 @@ def random_levels(configs, key=0) -> list[chain_levels.FrozenLevel]:
   return levels
 
 
-def synthetic_batch(config, mesh):
-  """A global batch of random uint8 videos and labels, split over the mesh."""
+def abstract_levels(configs, sharding) -> list[chain_levels.FrozenLevel]:
+  """``random_levels`` as shapes only (ShapeDtypeStructs placed by ``sharding``)."""
+  levels = []
+  for config in configs:
+    graphdef, state = chain_levels.abstract_generator(config, 1, sharding)
+    levels.append(chain_levels.frozen_level(config, graphdef, state, f"abstract {config.name}"))
+  for level, length in zip(levels, level_lengths(levels)):
+    level.stats = _placed(jax.eval_shape(lambda s, n=length: gen.fresh_stats(s, n),
+                                         level.stats), sharding)
+  return levels
+
+
+def _placed(tree, sharding):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      tree)
+
+
+def synthetic_batch(config, mesh, abstract: bool = False):
+  """A global batch of random uint8 videos and labels, split over the mesh (its shapes
+  only when ``abstract``)."""
   shapes = config_lib.level_shapes(config)
   t = config.train
+  video = (t.d_steps, t.batch_size, shapes.train_frames, shapes.resolution,
+           shapes.resolution, 3)
+  label = (t.d_steps, t.batch_size)
+  if abstract:
+    return _placed({"video": jax.ShapeDtypeStruct(video, np.uint8),
+                    "label": jax.ShapeDtypeStruct(label, np.int32)},
+                   state_lib.batch_sharding(mesh))
   rng = np.random.default_rng(0)
-  batch = {"video": rng.integers(0, 256, (t.d_steps, t.batch_size, shapes.train_frames,
-                                          shapes.resolution, shapes.resolution, 3),
-                                 dtype=np.uint8),
-           "label": rng.integers(0, max(shapes.num_classes, 1), (t.d_steps, t.batch_size),
-                                 dtype=np.int32)}
+  batch = {"video": rng.integers(0, 256, video, dtype=np.uint8),
+           "label": rng.integers(0, max(shapes.num_classes, 1), label, dtype=np.int32)}
   return jax.device_put(batch, state_lib.batch_sharding(mesh))
 
 
@@ -150,24 +176,60 @@ def _timed(fn, steps: int, warmup: int) -> list[float]:
   return times
 
 
-def benchmark_training(config, lower_configs, *, steps: int, warmup: int) -> dict:
-  """Figures of ``config``'s training iteration (lower levels: random, frozen)."""
+def training_program(config, lower_configs, mesh, *, abstract: bool = False):
+  """(jitted train step, its (state, batch, lower) arguments) for ``config`` on random
+  frozen ``lower_configs`` (at their configs' whole video lengths); with ``abstract`` the
+  arguments are shapes only (enough to compile and read the cost and memory analyses,
+  nothing allocated)."""
+  lower_levels = lower = None
+  if config.level > 1:
+    replicated = state_lib.replicated(mesh)
+    levels = (abstract_levels(lower_configs, replicated) if abstract
+              else random_levels(lower_configs))
+    lower_levels = gen.LowerLevels(levels, config_lib.level_shapes(config).input_train_frames)
+    lower = (lower_levels.arrays if abstract
+             else jax.device_put(lower_levels.arrays, replicated))
+  if abstract:
+    graphdef, state = state_lib.abstract_state(config, mesh)
+  else:
+    graphdef, state = state_lib.initial_state(config, mesh)
+  train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
+  return train_step, (state, synthetic_batch(config, mesh, abstract), lower)
+
+
+def compile_training(config, lower_configs, mesh, *, abstract: bool = False):
+  """(compiled step, its arguments, figures known from compiling: compile_s, FLOPs and
+  XLA's memory analysis of the program that needs the most)."""
+  train_step, args = training_program(config, lower_configs, mesh, abstract=abstract)
+  start = time.perf_counter()
+  compiled = train_step.compile(*args)
+  compile_s = time.perf_counter() - start
+  # An upsampling level's iteration is two programs run one after the other (the lower
+  # levels' inputs, then the update): FLOPs add up, memory peaks in one of them.
+  memories = [_memory(p) for p in compiled.programs]
+  figures = {"compile_s": compile_s,
+             "flops_per_iteration_per_device": sum(_flops(p) for p in compiled.programs),
+             "memory_bytes": max(memories, key=lambda m: m.get("total", 0)),
+             "memory_bytes_per_program": memories}
+  return compiled, args, figures
+
+
+def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
+                       compile_only: bool = False) -> dict:
+  """Figures of ``config``'s training iteration (lower levels: random, frozen). With
+  ``compile_only``, those known from compiling on shapes alone: FLOPs and XLA memory."""
   mesh = state_lib.make_mesh()
   devices = jax.device_count()
-  lower_levels = None
-  if config.level > 1:
-    lower = random_levels(lower_configs)
-    lower_levels = gen.LowerLevels(lower, config_lib.level_shapes(config).input_train_frames)
-  graphdef, state = state_lib.initial_state(config, mesh)
-  train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
-  batch = synthetic_batch(config, mesh)
-  lower = (jax.device_put(lower_levels.arrays, state_lib.replicated(mesh))
-           if lower_levels is not None else None)
-  start = time.perf_counter()
-  compiled = train_step.lower(state, batch, lower).compile()
-  compile_s = time.perf_counter() - start
-  flops = _flops(compiled)
-
+  device = jax.devices()[0]
+  compiled, (state, batch, lower), figures = compile_training(
+      config, lower_configs, mesh, abstract=compile_only)
+  out = {"config": config.name, "level": config.level, "dtype": config.model.dtype,
+         "device": device.device_kind, "devices": devices,
+         "batch_per_device": config.train.batch_size // devices,
+         "d_steps": config.train.d_steps, **figures}
+  if compile_only:
+    return out
+  flops = figures["flops_per_iteration_per_device"]
   holder = {"state": state}
 
   def run():
@@ -176,20 +238,16 @@ def benchmark_training(config, lower_configs, *, steps: int, warmup: int) -> dic
 
   times = _timed(run, steps, warmup)
   iteration = statistics.median(times)
-  device = jax.devices()[0]
   peak, peak_source = peak_flops(device, config.model.dtype)
   # XLA's cost analysis of an SPMD program counts one device's share.
   achieved = flops / iteration if np.isfinite(flops) else float("nan")
-  out = {
-      "config": config.name, "level": config.level, "dtype": config.model.dtype,
-      "device": device.device_kind, "devices": devices,
-      "batch_per_device": config.train.batch_size // devices, "d_steps": config.train.d_steps,
-      "compile_s": compile_s, "iteration_s": iteration, "iteration_s_all": times,
+  out.update({
+      "iteration_s": iteration, "iteration_s_all": times,
       "samples_per_s_per_device": config.train.batch_size / devices / iteration,
-      "flops_per_iteration_per_device": flops, "achieved_tflops_per_device": achieved / 1e12,
+      "achieved_tflops_per_device": achieved / 1e12,
       "peak_tflops_per_device": peak / 1e12 if peak else None, "peak_source": peak_source,
-      "mfu": achieved / peak if peak else None, "memory_bytes": _memory(compiled),
-  }
+      "mfu": achieved / peak if peak else None,
+  })
   stats = getattr(device, "memory_stats", lambda: None)()
   if stats and "peak_bytes_in_use" in stats:
     out["allocator_peak_bytes"] = int(stats["peak_bytes_in_use"])
@@ -213,7 +271,9 @@ def benchmark_sampling(configs, *, batch: int, steps: int, warmup: int) -> dict:
 
 
 def _fmt_bytes(n) -> str:
-  return "n/a" if n is None else f"{n / 2 ** 30:.2f} GiB"
+  if n is None:
+    return "n/a"
+  return f"{n / 2 ** 30:.2f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.1f} MiB"
 
 
 def format_table(result: dict) -> str:
@@ -223,16 +283,21 @@ def format_table(result: dict) -> str:
       ("device", f"{t['devices']} x {t['device']}"),
       ("batch per device", f"{t['batch_per_device']} (x {t['d_steps']} D steps)"),
       ("compile", f"{t['compile_s']:.1f} s"),
-      ("iteration (median)", f"{t['iteration_s'] * 1e3:.1f} ms"),
-      ("samples/s per device", f"{t['samples_per_s_per_device']:.3g}"),
       ("FLOPs per iteration per device", f"{t['flops_per_iteration_per_device']:.4g}"),
-      ("achieved", f"{t['achieved_tflops_per_device']:.3g} TFLOP/s per device"),
-      ("peak", "n/a" if t["peak_tflops_per_device"] is None else
-       f"{t['peak_tflops_per_device']:.4g} TFLOP/s ({t['peak_source']})"),
-      ("MFU", "n/a" if t["mfu"] is None else f"{100 * t['mfu']:.1f}%"),
       ("memory (XLA: args+out+temp)", _fmt_bytes(t["memory_bytes"].get("total"))),
-      ("allocator peak", _fmt_bytes(t.get("allocator_peak_bytes"))),
   ]
+  if "iteration_s" in t:
+    rows[4:4] = [
+        ("iteration (median)", f"{t['iteration_s'] * 1e3:.1f} ms"),
+        ("samples/s per device", f"{t['samples_per_s_per_device']:.3g}"),
+    ]
+    rows += [
+        ("achieved", f"{t['achieved_tflops_per_device']:.3g} TFLOP/s per device"),
+        ("peak", "n/a" if t["peak_tflops_per_device"] is None else
+         f"{t['peak_tflops_per_device']:.4g} TFLOP/s ({t['peak_source']})"),
+        ("MFU", "n/a" if t["mfu"] is None else f"{100 * t['mfu']:.1f}%"),
+        ("allocator peak", _fmt_bytes(t.get("allocator_peak_bytes"))),
+    ]
   if "sampling" in result:
     s = result["sampling"]
     rows.append(("chain sampling", f"{s['videos_per_s']:.3g} videos/s ({s['levels']} levels, "
@@ -260,8 +325,9 @@ def main(argv):
       configs, level = [config], 1
     configs = [_with(c, _BATCH.value, _DTYPE.value) for c in configs]
     result = {"training": benchmark_training(configs[level - 1], configs[:level - 1],
-                                             steps=_STEPS.value, warmup=_WARMUP.value)}
-    if _SAMPLING.value and len(configs) > 1:
+                                             steps=_STEPS.value, warmup=_WARMUP.value,
+                                             compile_only=_COMPILE_ONLY.value)}
+    if _SAMPLING.value and len(configs) > 1 and not _COMPILE_ONLY.value:
       result["sampling"] = benchmark_sampling(
           configs, batch=configs[-1].train.batch_size, steps=_STEPS.value,
           warmup=_WARMUP.value)

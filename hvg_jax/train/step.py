@@ -12,8 +12,15 @@ run draws exactly what the uninterrupted one did.
 
 The update is one jitted function over the mesh: the batch is split over ``data``,
 parameters are replicated, so gradients are averaged over the global batch and BatchNorm
-statistics (means over the batch axis) are those of the global batch.
+statistics (means over the batch axis) are those of the global batch. An upsampling
+level's generated inputs (windows of x̂^{l-1} from the frozen levels below, with their
+classes) come from a jitted program of their own run just before it: the lower levels'
+whole-video buffers then never add to the update's, whose memory stays the same however
+long the lower levels' videos are (HVG Figure 5).
 """
+
+import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +59,46 @@ def generator_loss(scores: dict):
   return -jnp.mean(all_scores)
 
 
-def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_levels=None):
-  """Returns the jitted ``step(state, batch, lower) -> (state, metrics)``; ``state`` is
-  donated.
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+  """A level's training iteration: ``step(state, batch, lower) -> (state, metrics)``.
+
+  ``update`` (jitted, donates ``state``) is the D and G updates; an upsampling level's
+  ``inputs`` (jitted) first generates every D/G step's fake classes and x̂^{l-1} windows
+  from ``lower`` (the frozen levels' arrays, as ``LowerLevels.arrays``) and the step count.
+  """
+  update: Any
+  inputs: Any = None
+
+  def generated_inputs(self, state, lower):
+    return None if self.inputs is None else self.inputs(lower, state["step"])
+
+  def __call__(self, state, batch, lower):
+    return self.update(state, batch, self.generated_inputs(state, lower))
+
+  def lower(self, state, batch, lower):
+    """The lowered update (arguments concrete or abstract); the inputs program is not run."""
+    inputs = None if self.inputs is None else jax.eval_shape(self.inputs, lower, state["step"])
+    return self.update.lower(state, batch, inputs)
+
+  def compile(self, state, batch, lower) -> "CompiledTrainStep":
+    inputs = None if self.inputs is None else self.inputs.lower(lower, state["step"]).compile()
+    return CompiledTrainStep(self.lower(state, batch, lower).compile(), inputs)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledTrainStep(TrainStep):
+  """A TrainStep compiled ahead of time; ``programs`` for their cost and memory analyses
+  (the inputs program, where there is one, runs first)."""
+
+  @property
+  def programs(self) -> list:
+    return [p for p in (self.inputs, self.update) if p is not None]
+
+
+def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
+                    lower_levels=None) -> TrainStep:
+  """Returns ``step(state, batch, lower) -> (state, metrics)``; ``state`` is donated.
 
   ``batch`` is {"video": uint8 (d_steps, B, T, R, R, 3), "label": int32 (d_steps, B)}.
   An upsampling level's ``lower_levels`` (hvg_jax.chain.generate.LowerLevels) generates the
@@ -75,17 +119,39 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_lev
   def split_batch(x):
     return jax.lax.with_sharding_constraint(x, data_split)
 
-  def sample_inputs(key, batch, lower):
-    """Noise, uniform classes, and the generated input video of an upsampling level."""
-    k_z, k_y, k_low = jax.random.split(key, 3)
+  def iteration_keys(step_count):
+    """(k_fake, k_d) of every D step and then of the G step."""
+    key = jax.random.fold_in(base_key, step_count)
+    return [jax.random.split(jax.random.fold_in(key, j)) for j in range(t.d_steps + 1)]
+
+  def draw_labels(key, batch):
+    """Uniform classes of generated videos (None for an unconditional level)."""
+    if not shapes.num_classes:
+      return None
+    return split_batch(jax.random.randint(key, (batch,), 0, shapes.num_classes))
+
+  def lower_inputs(lower, step_count):
+    """Every D/G step's fake classes and generated x̂^{l-1} windows, stacked: one step's
+    at a time (lax.map), so the lower levels' buffers are those of one step's batch."""
+    k_fakes = jnp.stack([k_fake for k_fake, _ in iteration_keys(step_count[...])])
+
+    def one(k_fake):
+      _, k_y, k_low = jax.random.split(k_fake, 3)
+      labels = draw_labels(k_y, t.batch_size)
+      return {"label": labels,
+              "low": lower_levels(lower, k_low, labels, t.batch_size, split_batch)}
+
+    return jax.lax.map(one, k_fakes)
+
+  def sample_inputs(j, k_fake, batch, inputs):
+    """Noise and the classes and input video of step j's fakes (generated videos are
+    never differentiated into the lower levels)."""
+    k_z, k_y, _ = jax.random.split(k_fake, 3)
     z = split_batch(jax.random.normal(k_z, (batch, z_dim)))
-    labels = None
-    if shapes.num_classes:
-      labels = split_batch(jax.random.randint(k_y, (batch,), 0, shapes.num_classes))
-    low = None
-    if shapes.upsampling:
-      low = jax.lax.stop_gradient(lower_levels(lower, k_low, labels, batch, split_batch))
-    return z, labels, low
+    if not shapes.upsampling:
+      return z, draw_labels(k_y, batch), None
+    labels = None if inputs["label"] is None else inputs["label"][j]
+    return z, labels, jax.lax.stop_gradient(inputs["low"][j])
 
   def generate(g, z, labels, low):
     return g(z, low, labels) if shapes.upsampling else g(z, labels)
@@ -102,20 +168,20 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_lev
     scores = d(generate(g, z, labels, low), labels, key=key, video_low=low)
     return generator_loss(scores)
 
-  def step(state, batch, lower):
+  def step(state, batch, inputs):
     gan = nnx.merge(graphdef, state)
-    key = jax.random.fold_in(base_key, gan.step[...])
+    keys = iteration_keys(gan.step[...])
     metrics = {}
     d_grad = nnx.value_and_grad(d_loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)
     for j in range(t.d_steps):
-      k_fake, k_d = jax.random.split(jax.random.fold_in(key, j))
+      k_fake, k_d = keys[j]
       real = to_float(batch["video"][j])
       real_labels = batch["label"][j] if shapes.num_classes else None
       real_low = None
       if shapes.upsampling:
         real_low = video_ops.downsample_video(real, shapes.time_factor,
                                               shapes.input_resolution)
-      z, fake_labels, fake_low = sample_inputs(k_fake, real.shape[0], lower)
+      z, fake_labels, fake_low = sample_inputs(j, k_fake, real.shape[0], inputs)
       fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
       (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
                                       fake_labels, fake_low, k_d)
@@ -126,8 +192,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_lev
       metrics["grad_norm/d"] = metrics.get("grad_norm/d", 0.0) + optax.tree.norm(
           grads) / t.d_steps
 
-    k_fake, k_d = jax.random.split(jax.random.fold_in(key, t.d_steps))
-    z, labels, low = sample_inputs(k_fake, t.batch_size, lower)
+    k_fake, k_d = keys[t.d_steps]
+    z, labels, low = sample_inputs(t.d_steps, k_fake, t.batch_size, inputs)
     g_loss, grads = nnx.value_and_grad(g_loss_fn, argnums=nnx.DiffState(0, nnx.Param))(
         gan.generator, gan.discriminators, z, labels, low, k_d)
     gan.g_optimizer.update(gan.generator, grads)
@@ -152,7 +218,12 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh, lower_lev
     gan.step.set_value(gan.step[...] + 1)
     return nnx.state(gan), metrics
 
-  # Pytree prefixes: state and lower levels replicated, every batch leaf split on axis 1.
-  replicated = state_lib.replicated(mesh)
-  return jax.jit(step, in_shardings=(replicated, state_lib.batch_sharding(mesh), replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+  # Pytree prefixes: state and lower levels replicated, every batch and inputs leaf (d_steps
+  # or d_steps + 1, B, ...) split on axis 1.
+  replicated, split = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
+  update = jax.jit(step, in_shardings=(replicated, split, split),
+                   out_shardings=(replicated, replicated), donate_argnums=(0,))
+  if not shapes.upsampling:
+    return TrainStep(update)
+  return TrainStep(update, jax.jit(lower_inputs, in_shardings=(replicated, replicated),
+                                   out_shardings=split))
