@@ -17,7 +17,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, distributed
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import write_samples
 from hvg_jax.chain.sampler import sample_chain
@@ -35,6 +35,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   quiet_orbax_logging()
+  try:
+    distributed.initialize()
+  except distributed.DistributedError as e:
+    sys.exit(f"error: {e}")
   # TensorFlow only reads data here; keep it off the accelerators JAX uses.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], "GPU")
