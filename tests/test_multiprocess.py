@@ -1,0 +1,78 @@
+"""Two processes (jax.distributed with a local coordinator, gloo CPU collectives) train,
+checkpoint, restart and resume, and end with the parameters one process gets from the
+same global batches."""
+
+import socket
+import subprocess
+
+import jax
+import numpy as np
+from flax import nnx
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib
+from hvg_jax.train import state as state_lib
+from hvg_jax.train.checkpoints import Checkpoints
+
+CONFIG = "configs/demo_level1.py:runlocal"  # batch 4: 2 per process
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _train(workdir, num_steps, processes):
+  command = [PYTHON, "-m", "hvg_jax.main", f"--config={CONFIG}", f"--workdir={workdir}",
+             f"--config.train.num_steps={num_steps}", "--config.train.checkpoint_every=2"]
+  env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  if processes == 1:
+    runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)]
+  else:
+    address = f"127.0.0.1:{_free_port()}"
+    runs = [subprocess.Popen(command + [f"--coordinator_address={address}",
+                                        f"--num_processes={processes}", f"--process_id={i}"],
+                             cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for i in range(processes)]
+  logs = [run.communicate(timeout=600)[0] for run in runs]
+  for i, (run, log) in enumerate(zip(runs, logs)):
+    assert run.returncode == 0, f"process {i}:\n{log[-3000:]}"
+  return logs
+
+
+def _state(workdir, step):
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  mesh = state_lib.make_mesh(jax.devices()[:1])
+  _, abstract = state_lib.abstract_state(config, mesh)
+  checkpoints = Checkpoints(workdir)
+  try:
+    assert checkpoints.latest_step() == step
+    return jax.device_get(nnx.to_pure_dict(checkpoints.restore(step, abstract)))
+  finally:
+    checkpoints.close()
+
+
+def test_two_processes_resume_and_match_one(tmp_path):
+  two, one = tmp_path / "two", tmp_path / "one"
+  logs = _train(two, 2, processes=2)
+  assert all("on 2 devices (2 processes)" in log for log in logs)
+  logs = _train(two, 4, processes=2)  # a new run of both processes resumes from step 2
+  assert all("from the checkpoint of step 2" in log for log in logs)
+  _train(one, 4, processes=1)
+  # Only process 0 wrote summaries: one events file per run.
+  assert len(list(two.glob("events.out.tfevents.*"))) == 2
+  assert len(list(one.glob("events.out.tfevents.*"))) == 1
+  resumed, reference = _state(two, 4), _state(one, 4)
+  leaves, ref_leaves = jax.tree.leaves_with_path(resumed), dict(
+      jax.tree.leaves_with_path(reference))
+  assert len(leaves) == len(ref_leaves) > 100
+  for path, value in leaves:
+    expected = ref_leaves[path]
+    if np.issubdtype(value.dtype, np.floating):
+      # The same global batch; only the order of the cross-device sums differs.
+      np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-6,
+                                 err_msg=jax.tree_util.keystr(path))
+    else:
+      np.testing.assert_array_equal(value, expected, err_msg=jax.tree_util.keystr(path))
