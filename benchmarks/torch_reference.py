@@ -375,17 +375,16 @@ def subsample_frames(video, factor):
   return video[:, ::factor]
 
 
-def resize_bilinear(video, size):
-  """Antialiased bilinear (triangle filter widened by the factor), as jax.image.resize."""
+def downsample_frames(video, size):
+  """f_s: k x k block averages, as video_ops.downsample_frames."""
   if video.shape[-1] == size and video.shape[-2] == size:
     return video
   y, back = _frames(video)
-  return back(F.interpolate(y, size=(size, size), mode="bilinear", align_corners=False,
-                            antialias=True))
+  return back(F.avg_pool2d(y, video.shape[-1] // size))
 
 
 def downsample_video(video, frame_factor, size):
-  return resize_bilinear(subsample_frames(video, frame_factor), size)
+  return downsample_frames(subsample_frames(video, frame_factor), size)
 
 
 def repeat_frames(video, factor):

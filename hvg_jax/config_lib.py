@@ -44,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.subsample = 1  # temporal stride relative to the raw frame rate
   c.data.seed = 0  # order of the examples (and which demo videos)
   c.data.num_videos = 4096  # size of the built-in demo data set (data.name='demo')
+  # Demo: the height its raw frames are rendered at (0: data.resolution). Every level of a
+  # chain views the same raw frames through f_s, so a chain's levels share it (the top's).
+  c.data.raw_resolution = 0
   c.data.num_threads = 4  # host threads reading and cropping examples
   c.data.prefetch = 4  # iterations read ahead
 
@@ -76,6 +79,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.g_betas = (0.0, 0.999)  # Adam (b1, b2): BigGAN's; the papers do not state theirs
   c.train.d_betas = (0.0, 0.999)
   c.train.d_steps = 2
+  # Upsampling levels: the probability that a generated example's input x^{l-1} (and
+  # class) is the real lower view f_s(f_t(x)) of a data clip rather than the frozen levels'
+  # output. HVG: 0 (generated inputs only); see RESULTS.md for when it helps.
+  c.train.real_inputs = 0.0
   c.train.ema_decay = config_dict.placeholder(float)  # None: no EMA of G (HVG)
   c.train.ema_start = 0
   c.train.log_every = 50  # steps between logged metrics
@@ -165,6 +172,15 @@ def chain_config(name: str, level_files, arg: str | None = None) -> ml_collectio
   """
   c = ml_collections.ConfigDict()
   c.name = name
+  # The chain command ends by evaluating what it trained: the top level's config.eval with
+  # these fields on top (None: the top level's). metrics "" skips it.
+  c.eval = ml_collections.ConfigDict()
+  c.eval.metrics = "fvd,fid,is,grounding"
+  c.eval.num_clips = config_dict.placeholder(int)
+  c.eval.clip_frames = config_dict.placeholder(int)
+  c.eval.batch = config_dict.placeholder(int)
+  if parse_arg(arg, runlocal=False)["runlocal"]:
+    c.eval.update(num_clips=4, clip_frames=9)  # I3D's smallest clips: seconds on a CPU
   c.levels = ml_collections.ConfigDict()
   for k, path in enumerate(level_files, start=1):
     level = load_config(path, arg)
@@ -212,6 +228,8 @@ def apply_runlocal(c: ml_collections.ConfigDict):
   n_d = len(c.model.d.mults) - (res_lib.doublings(r_old) - res_lib.doublings(r_new))
   c.model.d.mults = tuple(c.model.d.mults)[:max(n_d, res_lib.discriminator_min_blocks(r_new))]
   c.data.resolution = r_new
+  if c.data.raw_resolution:
+    c.data.raw_resolution = _tiny_resolution(c.data.raw_resolution)
   if upsampling:
     c.model.input.resolution = _tiny_resolution(c.model.input.resolution)
   c.model.g.update(ch=4, z_dim=8, embed_dim=8)
@@ -297,6 +315,12 @@ def validate(c: ml_collections.ConfigDict):
   _check_resolution("config.data.resolution", d.resolution)
   _check(d.resolution >= 8, f"config.data.resolution: at least 8 px (D_T judges the video "
          f"2x2-pooled), got {d.resolution}")
+  raw = d.get("raw_resolution", 0)  # configs saved before it existed: 0
+  if raw:
+    _check(raw >= d.resolution and raw % d.resolution == 0
+           and (raw // d.resolution).bit_count() == 1,
+           f"config.data.raw_resolution: the raw frames ({raw} px) must be "
+           f"config.data.resolution ({d.resolution} px) times a power of 2, or 0")
   m = c.model
   _check(m.dtype in DTYPES, f"config.model.dtype: one of {DTYPES}, got {m.dtype!r}")
   upsampling = c.level > 1
@@ -364,6 +388,9 @@ def validate(c: ml_collections.ConfigDict):
   t = c.train
   _check(t.batch_size >= 1, f"config.train.batch_size: must be >= 1, got {t.batch_size}")
   _check(t.d_steps >= 1, f"config.train.d_steps: must be >= 1, got {t.d_steps}")
+  _check(0.0 <= t.real_inputs <= 1.0 and (upsampling or not t.real_inputs),
+         f"config.train.real_inputs: a probability in [0, 1] for an upsampling level (0 at "
+         f"level 1, which has no input), got {t.real_inputs}")
   _check(t.g_lr > 0, f"config.train.g_lr: must be > 0, got {t.g_lr}")
   _check(t.d_lr > 0, f"config.train.d_lr: must be > 0, got {t.d_lr}")
   for field in ("g_betas", "d_betas"):
@@ -439,6 +466,12 @@ def check_chain(lower: ml_collections.ConfigDict, upper: ml_collections.ConfigDi
     _check(got == want,
            f"config.model.input.{field}: {upper.name} expects {got} from the level below, "
            f"but {lower.name} makes videos with data.{field}={want}")
+  if lower.data.name == "demo":
+    raw = [c.data.get("raw_resolution", 0) or c.data.resolution for c in (lower, upper)]
+    _check(raw[0] == raw[1],
+           f"config.data.raw_resolution: {lower.name} views demo frames rendered at {raw[0]} "
+           f"px, {upper.name} at {raw[1]} px; set both to {max(raw)} (the chain's top "
+           "resolution), so that every level's real view is f_s of the same frames")
   for field in ("name", "num_classes"):
     _check(upper.data[field] == lower.data[field],
            f"config.data.{field}: {upper.name} has {upper.data[field]!r}, the level below "

@@ -19,9 +19,9 @@ from ml_collections import config_flags
 
 from hvg_jax import config_lib, distributed
 from hvg_jax.chain import levels as chain_levels
-from hvg_jax.chain.sample_files import write_samples
+from hvg_jax.chain.sample_files import write_index, write_samples
 from hvg_jax.chain.sampler import sample_chain
-from hvg_jax.eval import i3d_weights
+from hvg_jax.eval import evaluation, i3d_weights
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
 from hvg_jax.train.checkpoints import quiet_orbax_logging
@@ -45,6 +45,7 @@ def main(argv):
   config = _CONFIG.value
   try:
     if config_lib.is_chain(config):
+      _chain_eval_settings(config)  # before training: settings that cannot work fail now
       dirs = trainer.train_chain(config, _WORKDIR.value)
       if dirs:
         _sample_chain(config, dirs)
@@ -56,18 +57,44 @@ def main(argv):
     sys.exit(f"error: {e}")
 
 
+def _chain_eval_settings(chain) -> evaluation.Settings | None:
+  """The chain's final evaluation (chain.eval over the top level's config.eval), checked;
+  None when chain.eval.metrics is empty."""
+  if not chain.eval.metrics:
+    return None
+  top = config_lib.chain_levels(chain)[-1]
+  overrides = {k: v for k, v in chain.eval.items() if v is not None}
+  settings = evaluation.Settings.from_config(top.get("eval"), **overrides)
+  settings.validate(top.level)
+  if settings.uses_i3d:
+    i3d_weights.resolve(settings.i3d_weights)
+  return settings
+
+
 def _sample_chain(chain, dirs):
-  """Samples the trained chain's whole videos into <workdir>/samples."""
+  """Samples the trained chain's whole videos into <workdir>/samples, then evaluates it
+  (chain.eval): metrics.json, a table in the log and on the page."""
   mesh = state_lib.make_mesh()
   levels = chain_levels.load(dirs, state_lib.replicated(mesh))
   top = levels[-1].config
   videos = sample_chain(levels, num_videos=top.train.num_samples, seed=top.seed, mesh=mesh,
                         progress=jax.process_index() == 0)
+  output = dirs[0].parent / "samples"
+  settings = f"{chain.name}: {len(levels)} levels, seed {top.seed}"
   if jax.process_index() == 0:
-    output = dirs[0].parent / "samples"
-    index = write_samples(output, levels, videos,
-                          settings=f"{chain.name}: {len(levels)} levels, seed {top.seed}")
+    index = write_samples(output, levels, videos, settings=settings)
     logging.info("Samples of the whole chain: %s", index)
+  eval_settings = _chain_eval_settings(chain)
+  if eval_settings is None:
+    return
+  eval_settings.check(levels)
+  results = evaluation.Evaluator(eval_settings, mesh=mesh)(levels)
+  if jax.process_index() == 0:
+    evaluation.write(output, results, settings=eval_settings, levels=levels)
+    write_index(output, levels, [v.shape for v in videos], settings=settings,
+                metrics=results.metrics)
+    logging.info("%s", evaluation.table(results, eval_settings, levels))
+    logging.info("Metrics of the whole chain: %s", output / "metrics.json")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
 """The papers' views of a video, on (B, T, H, W, C) arrays.
 
-x^{l-1} = f_s(f_t(x^l)): f_t keeps every k-th frame, f_s is a bilinear spatial
-downsampling. The upsampling generator goes the other way with nearest neighbours: frames
-repeated in time, and the low-resolution residuals resized to each block's size.
+x^{l-1} = f_s(f_t(x^l)): f_t keeps every k-th frame, f_s averages k x k blocks (bilinear
+downsampling by factors of 2, repeated). The upsampling generator goes the other way with
+nearest neighbours: frames repeated in time, and the low-resolution residuals resized to
+each block's size.
 """
-
-import jax
 
 
 def subsample_frames(video, factor: int):
@@ -13,21 +12,32 @@ def subsample_frames(video, factor: int):
   return video[:, ::factor]
 
 
-def resize_bilinear(video, size: int):
-  """f_s: bilinear resize of every frame to size x size.
+def downsample_frames(video, size: int):
+  """f_s: every frame (..., H, W, C) averaged over k x k blocks to size x size, k = H / size.
 
-  jax.image.resize antialiases when it downsamples (its triangle filter widens with the
-  factor), so a 4x reduction averages the whole footprint instead of aliasing; for 2x it is
-  close to a 2x2 average. The papers only say "bilinear".
+  The one spatial resampler between levels: each level's real frames are f_s of the same
+  raw frames (hvg_jax.data.pipeline), and D_M's real pairs take it too. It is bilinear
+  downsampling as the papers say, repeated: at 2x, bilinear interpolation with half-pixel
+  centres is exactly the 2x2 average, and averages compose (f_s to 16 px of f_s to 32 px is
+  f_s to 16 px), which is what makes every level's real view the view of the level above
+  it. Works on NumPy and JAX arrays; uint8 input gives float32 (unrounded).
   """
-  b, t, _, _, c = video.shape
-  return jax.image.resize(video, (b, t, size, size, c), method="bilinear",
-                          antialias=True).astype(video.dtype)
+  *lead, height, width, channels = video.shape
+  if height % size or width % size or height // size != width // size:
+    raise ValueError(f"cannot average {height}x{width} frames down to {size}x{size}: the "
+                     "factor must be a whole number, the same on both axes")
+  if video.dtype not in ("float32", "float64", "bfloat16", "float16"):
+    video = video.astype("float32")
+  if height == size:
+    return video
+  k = height // size
+  blocks = video.reshape(*lead, size, k, size, k, channels)
+  return blocks.mean(axis=(-4, -2)).astype(video.dtype)
 
 
 def downsample_video(video, frame_factor: int, size: int):
   """f_s(f_t(video)): the next level down's view of a video."""
-  return resize_bilinear(subsample_frames(video, frame_factor), size)
+  return downsample_frames(subsample_frames(video, frame_factor), size)
 
 
 def repeat_frames(video, factor: int):

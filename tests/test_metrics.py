@@ -114,6 +114,7 @@ def test_grounding_is_zero_for_real_pairs_and_large_when_the_input_is_ignored(rn
   low = np.asarray(video_ops.downsample_video(high, 2, 8))
   real = grounding.grounding(high, low, time_factor=2)
   assert real["mse"] < 1e-12 and real["mae"] < 1e-6
+  assert real["mse_shuffled"] > 0.05  # each output against the next video's input
   ignored = rng.uniform(-1, 1, size=high.shape).astype(np.float32)  # unrelated output
   assert grounding.grounding(ignored, low, time_factor=2)["mse"] > 0.05
   # Plausible videos, each made from another video's input: as far off as unrelated ones.

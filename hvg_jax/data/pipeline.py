@@ -3,8 +3,10 @@
 Every data set is a random-access source of {"video": uint8 (T, H, W, 3), "label": int}
 examples: the demo source, or a prepared real data set. A level's view of an example is a
 random run of ``frames`` consecutive frames at the level's stride, a random square crop of
-the longer side, resized to the level's resolution; for an upsampling level the training
-step derives the low-resolution half of the (x^l, f_s(f_t(x^l))) pair on device.
+the longer side, then f_s (video_ops.downsample_frames) of it to the level's resolution;
+for an upsampling level the training step derives the low-resolution half of the
+(x^l, f_s(f_t(x^l))) pair on device with the same f_s, so a real pair's low half is the
+level below's real view of the same clip.
 
 The order is a pure function of (seed, iteration): the shuffled, repeated examples are
 grouped into process batches, process p takes every P-th of them (so the global batch is
@@ -19,7 +21,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, video_ops
 from hvg_jax.data import datasets
 from hvg_jax.data.demo import DemoVideos
 
@@ -36,15 +38,33 @@ class ClipSpec:
     return (self.frames - 1) * self.stride + 1
 
 
-def _resize(clip: np.ndarray, size: int) -> np.ndarray:
-  """Bilinear resize of (T, S, S, 3) uint8 frames to size x size (Pillow's, which widens
-  its filter when it shrinks: antialiased, like f_s)."""
-  return np.stack([np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
-                   for frame in clip])
+def raw_size(side: int, resolution: int) -> int:
+  """The chain's raw frame size for a square crop of ``side`` pixels: the largest
+  resolution * 2^k that fits. Every level of a chain (resolutions resolution / 2^j) gets
+  the same raw size from the same stored frames."""
+  size = resolution
+  while size * 2 <= side:
+    size *= 2
+  return size
+
+
+def view(clip: np.ndarray, resolution: int) -> np.ndarray:
+  """A level's view of square uint8 frames (T, S, S, 3): f_s (video_ops.downsample_frames)
+  of the raw frames, so that f_s(f_t(view at level l)) is the view at level l - 1 (to
+  uint8 rounding). Frames whose size is not resolution * 2^k are first resized to the raw
+  size (Pillow's bilinear, which widens its filter when it shrinks)."""
+  side = clip.shape[1]
+  raw = raw_size(side, resolution)
+  if raw != side:
+    clip = np.stack([np.asarray(Image.fromarray(f).resize((raw, raw), Image.BILINEAR))
+                     for f in clip])
+  if raw == resolution:
+    return clip
+  return np.round(video_ops.downsample_frames(clip, resolution)).astype(np.uint8)
 
 
 def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
-  """A random run of frames at the stride, a random square crop, the level's size."""
+  """A random run of frames at the stride, a random square crop, the level's view."""
   video = np.asarray(example["video"])
   t, h, w = video.shape[:3]
   if t < spec.span:
@@ -54,9 +74,7 @@ def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
   side = min(h, w)
   top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
   clip = video[start:start + spec.span:spec.stride, top:top + side, left:left + side]
-  if side != spec.resolution:
-    clip = _resize(clip, spec.resolution)
-  return {"video": clip, "label": np.int32(example["label"])}
+  return {"video": view(clip, spec.resolution), "label": np.int32(example["label"])}
 
 
 def get_source(config: ml_collections.ConfigDict, split: str = "train",
@@ -65,12 +83,12 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train",
   ``frames`` frames at the level's stride (default: its training runs)."""
   d = config.data
   if d.name == "demo":
-    # Rendered at the level's resolution; a level's whole video spans about
-    # frames * subsample raw frames, the same at every level of a chain.
+    # Rendered at the chain's raw size (every level views the same frames); a level's
+    # whole video spans about frames * subsample raw frames, the same at every level.
     length = max(frames or 0, d.frames)
     return DemoVideos(num_videos=d.num_videos, frames=length * d.subsample + d.subsample,
-                      height=d.resolution, seed=d.seed, split=split,
-                      num_classes=d.num_classes)
+                      height=d.get("raw_resolution", 0) or d.resolution, seed=d.seed,
+                      split=split, num_classes=d.num_classes)
   if d.name not in datasets.BUILDERS:
     raise config_lib.ConfigError(
         f"config.data.name: no data set {d.name!r}; 'demo' is built in, and "

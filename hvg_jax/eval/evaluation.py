@@ -73,14 +73,18 @@ class Settings:
   def uses_i3d(self) -> bool:
     return any(m in config_lib.I3D_METRICS for m in self.metrics)
 
-  def check(self, levels: list[FrozenLevel]):
-    """Raises ConfigError for settings this chain cannot be evaluated with."""
+  def validate(self, top_level: int):
+    """Raises ConfigError for settings no chain up to ``top_level`` can be evaluated with."""
     probe = config_lib.base_config()
     probe.eval.update(metrics=",".join(self.metrics), num_clips=self.num_clips,
                       clip_frames=self.clip_frames, is_splits=self.is_splits,
                       psd_frames=self.psd_frames, psd_videos=self.psd_videos,
                       psd_sets=self.psd_sets, batch=self.batch)
-    config_lib.validate_eval(probe.eval, len(levels))
+    config_lib.validate_eval(probe.eval, top_level)
+
+  def check(self, levels: list[FrozenLevel]):
+    """Raises ConfigError for settings this chain cannot be evaluated with."""
+    self.validate(len(levels))
     if "grounding" in self.metrics and len(levels) < 2:
       logging.info("Grounding left out: it measures an upsampling level, and this chain "
                    "has only level 1.")
@@ -237,9 +241,36 @@ class Evaluator:
     for name, parts in ground.items():
       values, counts = np.array(parts).T
       metrics[name] = float(np.sum(values * counts) / np.sum(counts))
+    for k in range(2, len(levels) + 1):
+      shuffled = metrics.get(f"grounding/level{k}_mse_shuffled")
+      if shuffled:  # the grounding ratio: 0 follows its input, about 1 ignores it
+        metrics[f"grounding/level{k}_ratio"] = metrics[f"grounding/level{k}_mse"] / shuffled
     if ground:
       metrics["grounding"] = metrics[f"grounding/level{len(levels)}_mse"]
     return Results(metrics, per_class, curves, frames, self.i3d)
+
+
+def table(results: Results, settings: Settings, levels: list[FrozenLevel]) -> str:
+  """A short table of the results: grounding per upsampling level, then the top level's
+  I3D metrics and PSD."""
+  m = results.metrics
+  lines = [f"Evaluation of {levels[-1].config.name} ({len(levels)} levels, seed "
+           f"{settings.seed}):"]
+  for k in range(2, len(levels) + 1):
+    if f"grounding/level{k}_mse" in m:
+      ratio = m.get(f"grounding/level{k}_ratio")
+      lines.append(f"  level {k} grounding: MSE {m[f'grounding/level{k}_mse']:.4g} "
+                   f"(shuffled pairs {m.get(f'grounding/level{k}_mse_shuffled', float('nan')):.4g}"
+                   f", ratio {ratio:.3f})" if ratio is not None else
+                   f"  level {k} grounding: MSE {m[f'grounding/level{k}_mse']:.4g}")
+  i3d = [f"{name.upper()} {m[name]:.4g}" for name in ("fvd", "fid", "is") if name in m]
+  if i3d:
+    lines.append(f"  level {len(levels)}: {', '.join(i3d)} ({settings.num_clips} clips of "
+                 f"{settings.clip_frames} frames)")
+  psd_lines = [f"{k.split('/')[1]} {v:.3f}" for k, v in m.items() if k.startswith("psd/")]
+  if psd_lines:
+    lines.append(f"  PSD log distance: {', '.join(psd_lines)}")
+  return "\n".join(lines)
 
 
 def _per_class(gen_logits, gen_features, gen_labels, real) -> dict:

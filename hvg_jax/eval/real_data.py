@@ -23,6 +23,9 @@ from hvg_jax import config_lib
 from hvg_jax.data import pipeline
 
 
+VIEW = "f_s=box"  # how a level views its data (pipeline.view): cached statistics depend on it
+
+
 def clips(config: ml_collections.ConfigDict, *, split: str, num: int, frames: int,
           seed: int, batch: int):
   """Batches of (uint8 clips (B, frames, R, R, 3), labels (B,)) of ``num`` real clips."""
@@ -76,9 +79,10 @@ def describe(config: ml_collections.ConfigDict, split: str, **settings) -> dict:
   """What real-data statistics depend on: the data set as the level sees it, and
   ``settings`` (clip count and length, seed, weights, ...)."""
   d = config.data
-  data = d.name if d.name != "demo" else f"demo{d.num_videos}s{d.seed}c{d.num_classes}"
+  raw = d.get("raw_resolution", 0) or d.resolution
+  data = d.name if d.name != "demo" else f"demo{d.num_videos}s{d.seed}c{d.num_classes}r{raw}"
   return dict(data=data, storage=d.storage, dir=str(d.dir), split=split,
-              resolution=d.resolution, subsample=d.subsample, **settings)
+              resolution=d.resolution, subsample=d.subsample, view=VIEW, **settings)
 
 
 def embeddings(config, embedder, *, split: str, num: int, frames: int, seed: int,

@@ -109,7 +109,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
   shapes = config_lib.level_shapes(config)
   t = config.train
   z_dim = config.model.g.z_dim
-  if shapes.upsampling and lower_levels is None:
+  all_real = shapes.upsampling and t.real_inputs == 1.0  # no generated inputs at all
+  if shapes.upsampling and lower_levels is None and not all_real:
     raise config_lib.ConfigError(
         f"config.level: level {config.level} trains on videos its frozen lower levels "
         "generate; give it their generators (lower_levels)")
@@ -150,8 +151,25 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     z = split_batch(jax.random.normal(k_z, (batch, z_dim)))
     if not shapes.upsampling:
       return z, draw_labels(k_y, batch), None
+    if inputs is None:  # real_inputs = 1: every input is a real one (with_real_inputs)
+      return z, None, None
     labels = None if inputs["label"] is None else inputs["label"][j]
     return z, labels, jax.lax.stop_gradient(inputs["low"][j])
+
+  def with_real_inputs(k_fake, labels, low, real_labels, real_low):
+    """config.train.real_inputs: each generated example's input (and class) is, with that
+    probability, the real lower view of a clip of this step's real batch instead of the
+    frozen levels' output."""
+    if not t.real_inputs:
+      return labels, low
+    if all_real:
+      return real_labels, real_low
+    use_real = jax.random.bernoulli(jax.random.fold_in(k_fake, 1), t.real_inputs,
+                                    (low.shape[0],))
+    low = jnp.where(use_real[:, None, None, None, None], real_low.astype(low.dtype), low)
+    if labels is not None:
+      labels = jnp.where(use_real, real_labels, labels)
+    return labels, low
 
   def generate(g, z, labels, low):
     return g(z, low, labels) if shapes.upsampling else g(z, labels)
@@ -182,6 +200,9 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
         real_low = video_ops.downsample_video(real, shapes.time_factor,
                                               shapes.input_resolution)
       z, fake_labels, fake_low = sample_inputs(j, k_fake, real.shape[0], inputs)
+      if shapes.upsampling:
+        fake_labels, fake_low = with_real_inputs(k_fake, fake_labels, fake_low, real_labels,
+                                                 real_low)
       fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
       (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
                                       fake_labels, fake_low, k_d)
@@ -194,6 +215,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
 
     k_fake, k_d = keys[t.d_steps]
     z, labels, low = sample_inputs(t.d_steps, k_fake, t.batch_size, inputs)
+    if shapes.upsampling:  # real inputs from the last D step's real batch
+      labels, low = with_real_inputs(k_fake, labels, low, real_labels, real_low)
     g_loss, grads = nnx.value_and_grad(g_loss_fn, argnums=nnx.DiffState(0, nnx.Param))(
         gan.generator, gan.discriminators, z, labels, low, k_d)
     gan.g_optimizer.update(gan.generator, grads)
@@ -223,7 +246,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
   replicated, split = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
   update = jax.jit(step, in_shardings=(replicated, split, split),
                    out_shardings=(replicated, replicated), donate_argnums=(0,))
-  if not shapes.upsampling:
+  if not shapes.upsampling or all_real:
     return TrainStep(update)
   return TrainStep(update, jax.jit(lower_inputs, in_shardings=(replicated, replicated),
                                    out_shardings=split))
