@@ -22,5 +22,5 @@ def get_config(arg=None):
   c.train.update(batch_size=16, num_steps=600, g_lr=1e-3, d_lr=2e-3, ema_decay=0.99,
                  log_every=50, checkpoint_every=200, keep_checkpoints=2, sample_every=200,
                  num_samples=16)
-  c.sample.update(standing_passes=50, standing_batch=16)
+  c.sample.update(standing_passes=30, standing_batch=16)
   return config_lib.finalize(c, arg)

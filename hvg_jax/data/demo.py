@@ -19,6 +19,19 @@ def _fold(x, low, high):
   return low + np.where(y > span, 2 * span - y, y)
 
 
+def _mask(shape: str, dx, dy, r):
+  """Which points (dx, dy from the shape's centre; broadcast) the shape covers; all lie
+  within 1.1 r of the centre on each axis."""
+  if shape == "circle":
+    return dx**2 + dy**2 <= r**2
+  if shape == "square":
+    return np.maximum(np.abs(dx), np.abs(dy)) <= 0.8 * r
+  if shape == "triangle":
+    return (dy <= 0.7 * r) & (np.abs(dx) <= 0.6 * (dy + r))
+  arm = r / 3
+  return ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
+
+
 class DemoVideos:
   """Random-access source of {"video": uint8 (T, H, W, 3), "label": int32} examples.
 
@@ -77,20 +90,20 @@ class DemoVideos:
     t = np.arange(self.frames)
     px = _fold(rng.uniform(r, aspect - r) + speed * np.cos(heading) * t, r, aspect - r)
     py = _fold(rng.uniform(r, 1 - r) + speed * np.sin(heading) * t, r, 1 - r)
-    dx = x[None] - px[:, None, None]
-    dy = y[None] - py[:, None, None]
-    shape = SHAPES[kind]
-    if shape == "circle":
-      mask = dx**2 + dy**2 <= r**2
-    elif shape == "square":
-      mask = np.maximum(np.abs(dx), np.abs(dy)) <= 0.8 * r
-    elif shape == "triangle":
-      mask = (dy <= 0.7 * r) & (np.abs(dx) <= 0.6 * (dy + r))
-    else:
-      arm = r / 3
-      mask = ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
-    video = np.where(mask[..., None], colour, background[None])
-    # Average the supersamples: anti-aliased edges.
-    video = video.reshape(self.frames, self.height, ss, self.width, ss, 3).mean(axis=(2, 4))
+    # Each frame: the background averaged over its supersamples (anti-aliased), then the
+    # shape drawn and averaged inside its bounding box only (in whole pixels).
+    background = background.astype(np.float32)
+    h, w = self.height, self.width
+    flat = background.reshape(h, ss, w, ss, 3).mean(axis=(1, 3))
+    video = np.repeat(flat[None], self.frames, axis=0)
+    colour = colour.astype(np.float32)
+    for i in range(self.frames):
+      top, left = (int(max(0.0, (c - 1.1 * r) * h)) for c in (py[i], px[i]))
+      bottom, right = (min(n, int((c + 1.1 * r) * h) + 1) for c, n in ((py[i], h), (px[i], w)))
+      rows, cols = slice(top * ss, bottom * ss), slice(left * ss, right * ss)
+      patch = np.where(_mask(SHAPES[kind], x[:, cols] - px[i], y[rows] - py[i], r)[..., None],
+                       colour, background[rows, cols])
+      video[i, top:bottom, left:right] = patch.reshape(
+          bottom - top, ss, right - left, ss, 3).mean(axis=(1, 3))
     label = kind if self.num_classes else 0
     return {"video": np.round(video * 255).astype(np.uint8), "label": np.int32(label)}
