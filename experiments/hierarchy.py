@@ -7,7 +7,8 @@ HVG Table 2's matching ablation in miniature, and the upsampler over 4x its trai
       --variant=no_md:model.matching=False --variant=real_inputs:train.real_inputs=1.0
 
 For the chain, then for every --variant (the top level retrained on the same frozen levels
-below with the given config fields, same steps and seed, in <output>/<name>), it measures:
+below with the given config fields, same steps and seed, in <chain>/variants/<name>), it
+measures:
 - grounding: MSE(f_s(f_t(x^l)), x^{l-1}) of the top level on the chain's generated inputs,
   against the shuffled pairs' (each output against another video's input), and the same on
   real inputs (the real lower views f_s(f_t(x)) of data clips: a perfect level below);
@@ -55,6 +56,8 @@ _VARIANTS = flags.DEFINE_multi_string("variant", [], "name:field=value[,field=va
 _VIDEOS = flags.DEFINE_integer("videos", 64, "Videos for grounding and the long videos.")
 _LENGTH = flags.DEFINE_integer("length_factor", 4, "The long videos: this many times the top "
                                "level's training length.")
+_NUM_CLIPS = flags.DEFINE_integer("num_clips", None, "FVD/FID clips, over the chain "
+                                  "command's (more clips: less of FVD's small-sample bias).")
 _SKIP_UNTRAINED = flags.DEFINE_bool("skip_untrained", False, "No untrained-chain FVD.")
 _SKIP_LONG = flags.DEFINE_bool("skip_long", False, "No long videos.")
 
@@ -105,7 +108,7 @@ def untrained_levels(levels) -> list:
   return out
 
 
-def train_variant(top_dir: pathlib.Path, lower_dirs, name: str, fields: str, output):
+def train_variant(top_dir: pathlib.Path, lower_dirs, name: str, fields: str):
   """The top level retrained with ``fields`` (field=value,...) on the same levels below."""
   config = copy.deepcopy(chain_levels.load_workdir(top_dir).config)
   values = {}
@@ -117,7 +120,7 @@ def train_variant(top_dir: pathlib.Path, lower_dirs, name: str, fields: str, out
       values[field] = value  # a string
   config.update_from_flattened_dict(values)
   config.lower_levels = ",".join(str(d) for d in lower_dirs)
-  workdir = pathlib.Path(output) / name
+  workdir = top_dir.parent / "variants" / name
   if not trainer.level_finished(workdir, config):
     logging.info("Training variant %s (%s) in %s", name, fields, workdir)
     trainer.train(config, workdir)
@@ -202,6 +205,8 @@ def main(argv):
   dirs = sorted(pathlib.Path(_CHAIN.value).glob("level[0-9]*"), key=lambda p: int(p.name[5:]))
   levels = chain_levels.load([str(d) for d in dirs], state_lib.replicated(mesh))
   settings = eval_settings(chain_config, levels[-1])
+  if _NUM_CLIPS.value:
+    settings.num_clips = _NUM_CLIPS.value
   settings.metrics = [m for m in ("fvd", "fid", "grounding") if m in settings.metrics or
                       m == "grounding"]
   results = {"settings": {k: v for k, v in vars(settings).items()}, "models": {}}
@@ -230,7 +235,7 @@ def main(argv):
                                              / results["models"]["chain"]["fvd"])
   for variant in _VARIANTS.value:
     name, _, fields = variant.partition(":")
-    workdir = train_variant(dirs[-1], dirs[:-1], name, fields, output)
+    workdir = train_variant(dirs[-1], dirs[:-1], name, fields)
     variant_levels = levels[:-1] + chain_levels.load([str(workdir)],
                                                      state_lib.replicated(mesh))
     score(name, variant_levels)

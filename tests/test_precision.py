@@ -32,6 +32,9 @@ def _diff(a, b):
 
 def test_bfloat16_steps_stay_close_to_float32():
   config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  # The papers' rates: the demo's tenfold rates turn rounding into a different trajectory
+  # within three GAN steps, which says nothing about the precision of one step.
+  config.train.update(g_lr=1e-4, d_lr=5e-4)
   params0, graphdef, state32, losses32 = _run(config)
   config.model.dtype = "bfloat16"
   _, _, state16, losses16 = _run(config)
