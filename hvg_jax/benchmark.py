@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from hvg_jax import config_lib, models
+from hvg_jax import cli, config_lib, models
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sampler import ChainSampler, level_lengths
@@ -332,7 +332,6 @@ def main(argv):
           configs, batch=configs[-1].train.batch_size, steps=_STEPS.value,
           warmup=_WARMUP.value)
   except config_lib.ConfigError as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
   print(format_table(result))
   if _OUTPUT.value:
@@ -343,4 +342,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

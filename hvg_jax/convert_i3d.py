@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
+from hvg_jax import cli
 from hvg_jax.eval import i3d_weights, torch_file
 
 _PYTORCH = flags.DEFINE_string("pytorch", None, "A PyTorch .pt state dict of InceptionI3d.")
@@ -50,4 +51,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["output"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -19,7 +19,7 @@ from clu import parameter_overview
 from flax import nnx
 from ml_collections import config_flags
 
-from hvg_jax import config_lib, models
+from hvg_jax import cli, config_lib, models
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Level config file.",
                                           lock_config=True)
@@ -142,4 +142,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

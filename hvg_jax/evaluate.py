@@ -19,7 +19,7 @@ import jax
 from absl import app, flags, logging
 from clu import metric_writers
 
-from hvg_jax import config_lib
+from hvg_jax import cli, config_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.eval import evaluation, i3d_weights
 from hvg_jax.train import state as state_lib
@@ -78,7 +78,6 @@ def main(argv):
     results = evaluator(levels)
   except (config_lib.ConfigError, i3d_weights.WeightsError,
           i3d_weights.MissingWeightsError) as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
   if jax.process_index() == 0:
     writer = metric_writers.create_default_writer(_OUTPUT.value)
@@ -92,4 +91,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["chain", "output"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

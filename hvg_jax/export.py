@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from hvg_jax import config_lib
+from hvg_jax import cli, config_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.train import state as state_lib
 from hvg_jax.train.checkpoints import quiet_orbax_logging
@@ -29,7 +29,6 @@ def main(argv):
     levels = chain_levels.load(_CHAIN.value, state_lib.replicated(state_lib.make_mesh()))
     chain_levels.write_export(_OUTPUT.value, levels)
   except config_lib.ConfigError as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
   for lv in levels:
     logging.info("Exported level %d (%s) from %s", lv.config.level, lv.config.name, lv.source)
@@ -38,4 +37,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["chain", "output"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -30,6 +30,7 @@ import sys
 import jax
 from absl import app, flags, logging
 
+from hvg_jax import cli
 from hvg_jax.eval import embed, folder, frechet, i3d_weights, inception_score, real_data
 from hvg_jax.train import state as state_lib
 
@@ -158,4 +159,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["fake"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -17,14 +17,15 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hvg_jax import config_lib, distributed
+from hvg_jax import cli, config_lib, distributed
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import write_index, write_samples
 from hvg_jax.chain.sampler import sample_chain
 from hvg_jax.eval import evaluation, i3d_weights
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
-from hvg_jax.train.checkpoints import quiet_orbax_logging
+from hvg_jax.train.checkpoints import CheckpointError, quiet_orbax_logging
+from hvg_jax.train.workdir_lock import WorkdirLockedError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Level or chain config file.",
                                           lock_config=True)
@@ -52,8 +53,8 @@ def main(argv):
     else:
       trainer.train(config, _WORKDIR.value)
   except (config_lib.ConfigError, trainer.WorkdirError, trainer.NonFiniteLossError,
+          CheckpointError, WorkdirLockedError,
           i3d_weights.WeightsError, i3d_weights.MissingWeightsError) as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
 
 
@@ -99,4 +100,4 @@ def _sample_chain(chain, dirs):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -14,8 +14,9 @@ into clips of --clip_frames frames; bad and too-short videos are skipped and lis
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from hvg_jax import cli
 from hvg_jax.data import datasets
 
 _DATASET = flags.DEFINE_enum("dataset", None, sorted(datasets.BUILDERS), "Which data set.")
@@ -32,6 +33,10 @@ _CLASS_FROM_FOLDER = flags.DEFINE_bool("class_from_folder", False, "video_folder
 
 class AlreadyPreparedError(FileExistsError):
   """The data set is already prepared this way in the data directory."""
+
+
+class NoClipsError(ValueError):
+  """Not one clip of a split could be made from the videos."""
 
 
 def prepare(dataset: str, manual_dir, data_dir, *, size=128, fps=None, clip_frames=100,
@@ -56,9 +61,20 @@ def prepare(dataset: str, manual_dir, data_dir, *, size=128, fps=None, clip_fram
     raise AlreadyPreparedError(
         f"{dataset} is already prepared as {config.name} in {builder.data_path}; delete that "
         "directory to prepare it again (e.g. from another --manual_dir)")
-  builder.download_and_prepare(
-      download_config=datasets.tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
-      file_format="array_record")
+  try:
+    builder.download_and_prepare(
+        download_config=datasets.tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
+        file_format="array_record")
+  except AssertionError as e:  # TFDS's way of saying a split got no examples
+    listing = pathlib.Path(data_dir).expanduser() / f"skipped_{dataset}_{config.name}.txt"
+    listing.write_text("".join(f"{path}\t{reason}\n" for path, reason in builder.skipped))
+    first = f"; the first: {builder.skipped[0][0]}: {builder.skipped[0][1]}" \
+        if builder.skipped else ""
+    raise NoClipsError(
+        f"no clips could be stored from --manual_dir={manual_dir} (a split came out empty: "
+        f"{e}): {builder.read} videos decoded, {len(builder.skipped)} skipped, listed in "
+        f"{listing}{first}. Check the videos decode (ffmpeg) and are at least "
+        "--clip_frames long") from None
   (builder.data_path / "skipped.txt").write_text(
       "".join(f"{path}\t{reason}\n" for path, reason in builder.skipped))
   return builder
@@ -88,11 +104,10 @@ def main(argv):
     builder = prepare(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value, size=_SIZE.value,
                       fps=_FPS.value, clip_frames=_CLIP_FRAMES.value, **options)
   except (FileNotFoundError, FileExistsError, ValueError) as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
   print(summary(builder))
 
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["dataset", "manual_dir", "data_dir"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -17,7 +17,7 @@ import sys
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import config_lib
+from hvg_jax import cli, config_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import write_samples
 from hvg_jax.chain.sampler import sample_chain
@@ -54,7 +54,6 @@ def main(argv):
                           sigma=_SIGMA.value, seed=_SEED.value, label=_LABEL.value,
                           passes=_PASSES.value, batch=_BATCH.value, mesh=mesh)
   except config_lib.ConfigError as e:
-    logging.error("%s", e)
     sys.exit(f"error: {e}")
   settings = (f"--chain={_CHAIN.value} --frames={videos[-1].shape[1]} "
               f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} --seed={_SEED.value}")
@@ -65,4 +64,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["chain", "output"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -285,3 +285,22 @@ def test_prepare_data_command_reports_and_refuses_empty_directories(tmp_path):
                        cwd=REPO, capture_output=True, text=True, env=subprocess_env(),
                        timeout=300)
   assert out.returncode != 0 and "is missing or empty" in out.stderr
+
+
+def test_prepare_data_where_no_video_decodes_is_one_line_with_the_skipped_list(tmp_path):
+  m = tmp_path / "videos"
+  corrupt(m / "a.mp4")
+  corrupt(m / "b.avi")
+  data_dir = tmp_path / "tfds"
+  data_dir.mkdir()
+  out = subprocess.run([PYTHON, "-m", "hvg_jax.prepare_data", "--dataset=video_folder",
+                        f"--manual_dir={m}", f"--data_dir={data_dir}", "--size=16",
+                        "--clip_frames=8"], cwd=REPO, capture_output=True, text=True,
+                       env=subprocess_env(), timeout=300)
+  assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+  last = out.stderr.strip().splitlines()[-1]
+  listing = data_dir / "skipped_video_folder_16px_native_8f.txt"
+  assert last.startswith(f"error: no clips could be stored from --manual_dir={m}"), last
+  assert f"0 videos decoded, 2 skipped, listed in {listing}" in last
+  assert sorted(line.split("\t")[0] for line in listing.read_text().splitlines()) == [
+      str(m / "a.mp4"), str(m / "b.avi")]

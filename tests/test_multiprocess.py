@@ -1,9 +1,13 @@
-"""Two processes (jax.distributed with a local coordinator, gloo CPU collectives) train,
-checkpoint, restart and resume, and end with the parameters one process gets from the
-same global batches."""
+"""Two processes (jax.distributed with a local coordinator, gloo CPU collectives) train;
+one of them is preempted (SIGTERM), both save the same step and exit 0; the rerun resumes
+and ends with the parameters one process gets from the same global batches."""
 
+import re
+import signal
 import socket
 import subprocess
+import threading
+import time
 
 import jax
 import numpy as np
@@ -23,9 +27,12 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _train(workdir, num_steps, processes):
+def _train(workdir, num_steps, processes, *, checkpoint_every=2, sigterm_after=None):
+  """Runs the command in ``processes`` processes; with ``sigterm_after``, process 1 gets
+  SIGTERM once process 0 has logged that step. Returns their logs."""
   command = [PYTHON, "-m", "hvg_jax.main", f"--config={CONFIG}", f"--workdir={workdir}",
-             f"--config.train.num_steps={num_steps}", "--config.train.checkpoint_every=2",
+             f"--config.train.num_steps={num_steps}",
+             f"--config.train.checkpoint_every={checkpoint_every}", "--config.train.log_every=1",
              # The papers' rates: at the demo's tenfold rates four GAN steps amplify the
              # order of the cross-device sums beyond rounding.
              "--config.train.g_lr=1e-4", "--config.train.d_lr=5e-4"]
@@ -39,10 +46,32 @@ def _train(workdir, num_steps, processes):
                                         f"--num_processes={processes}", f"--process_id={i}"],
                              cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for i in range(processes)]
-  logs = [run.communicate(timeout=600)[0] for run in runs]
+  lines = [[] for _ in runs]
+  readers = [threading.Thread(target=lambda r=run, out=out: out.extend(r.stdout))
+             for run, out in zip(runs, lines)]
+  for reader in readers:
+    reader.start()
+  if sigterm_after is not None:
+    start = time.time()
+    while not any(f"] [{sigterm_after}] " in line for line in lines[0]):
+      assert time.time() - start < 600 and runs[0].poll() is None, "".join(lines[0])[-3000:]
+      time.sleep(0.2)
+    runs[1].send_signal(signal.SIGTERM)
+  for run, reader in zip(runs, readers):
+    run.wait(timeout=600)
+    reader.join()
+  logs = ["".join(out) for out in lines]
   for i, (run, log) in enumerate(zip(runs, logs)):
     assert run.returncode == 0, f"process {i}:\n{log[-3000:]}"
   return logs
+
+
+def _state_steps(workdir):
+  checkpoints = Checkpoints(workdir)
+  try:
+    return list(checkpoints.manager.all_steps())
+  finally:
+    checkpoints.close()
 
 
 def _state(workdir, step):
@@ -57,17 +86,22 @@ def _state(workdir, step):
     checkpoints.close()
 
 
-def test_two_processes_resume_and_match_one(tmp_path):
+def test_two_processes_stop_together_on_sigterm_resume_and_match_one(tmp_path):
   two, one = tmp_path / "two", tmp_path / "one"
-  logs = _train(two, 2, processes=2)
+  logs = _train(two, 200, processes=2, checkpoint_every=100, sigterm_after=2)
   assert all("on 2 devices (2 processes)" in log for log in logs)
-  logs = _train(two, 4, processes=2)  # a new run of both processes resumes from step 2
-  assert all("from the checkpoint of step 2" in log for log in logs)
-  _train(one, 4, processes=1)
+  stopped = {int(m) for log in logs for m in re.findall(r"Stopped at step (\d+)", log)}
+  assert len(stopped) == 1, logs[0][-3000:]  # both processes, at the same step
+  (stop,) = stopped
+  assert all(f"Stopped at step {stop}" in log for log in logs)
+  assert _state_steps(two) == [stop]  # the preemption's checkpoint, nothing else
+  logs = _train(two, stop + 2, processes=2)  # a new run of both processes resumes
+  assert all(f"from the checkpoint of step {stop}" in log for log in logs)
+  _train(one, stop + 2, processes=1)
   # Only process 0 wrote summaries: one events file per run.
   assert len(list(two.glob("events.out.tfevents.*"))) == 2
   assert len(list(one.glob("events.out.tfevents.*"))) == 1
-  resumed, reference = _state(two, 4), _state(one, 4)
+  resumed, reference = _state(two, stop + 2), _state(one, stop + 2)
   leaves, ref_leaves = jax.tree.leaves_with_path(resumed), dict(
       jax.tree.leaves_with_path(reference))
   assert len(leaves) == len(ref_leaves) > 100

@@ -152,6 +152,15 @@ def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(tmp_path, checkpoint
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
 
 
+def test_nonfinite_loss_before_the_first_checkpoint_says_none_was_saved(tmp_path):
+  config = _demo(num_steps=2, checkpoint_every=100, log_every=1, sample_every=100,
+                 g_lr=1e38, d_lr=1e38)
+  with pytest.raises(trainer.NonFiniteLossError, match="no checkpoint had been saved yet"):
+    trainer.train(config, tmp_path)
+  assert not (tmp_path / "checkpoints").exists() or not any(
+      (tmp_path / "checkpoints").iterdir())
+
+
 def _features(videos, projection):
   """Fixed random features of (N, T, R, R, 3) videos: 4x4-pooled frames and their
   differences in time, randomly projected."""

@@ -4,13 +4,24 @@ Saves are asynchronous (training goes on while they are written) and atomic: a c
 directory appears only once complete, so a crash or a kill mid-save leaves the previous
 ones intact. The last ``config.train.keep_checkpoints`` are kept. (A finished level's
 sampling generator is saved beside them: hvg_jax.chain.levels.save_finished.)
+
+A checkpoint that cannot be restored (a damaged file, a missing or garbled metadata file)
+is moved to ``<workdir>/checkpoints_unreadable/`` with a warning, never deleted, and the run
+resumes from the newest one that restores. A save that fails on an I/O error (a full disk)
+stops the run with one line; its partial directory is removed, the earlier ones stay.
 """
 
+import contextlib
 import logging
 import os
+import re
+import sys
+import time
 
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 from clu import parameter_overview
 from etils import epath
 from flax import nnx
@@ -28,17 +39,70 @@ _ORDER_FIELDS = ("seed", "data.name", "data.storage", "data.seed", "data.num_vid
                  "train.batch_size", "train.d_steps")
 
 
+class CheckpointError(OSError):
+  """No checkpoint of a run can be restored, or one could not be saved."""
+
+
+_IO_ERROR = re.compile(r"os_error_code|errno|no space left|file too large|input/output error|"
+                       r"read-only file system|permission denied|disk quota", re.IGNORECASE)
+
+
+def _is_io_error(e: BaseException) -> bool:
+  """Whether ``e`` (or what caused it) is the storage failing; TensorStore reports it as a
+  ValueError naming the OS error."""
+  while e is not None:
+    if isinstance(e, OSError) or _IO_ERROR.search(str(e)):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+def _io_reason(e: BaseException) -> str:
+  """The OS error under a TensorStore message (``... [os_error_code='28']``), or the
+  message in one line."""
+  text = str(e)
+  code = re.search(r"os_error_code='?(\d+)", text)
+  if isinstance(e, OSError) and e.errno:
+    return f"{e.strerror} (errno {e.errno}){f' writing {e.filename}' if e.filename else ''}"
+  if code:
+    path = re.search(r'(?:writing|Failed writing:) (?:local file )?"([^"]+)"', text)
+    where = f" writing {path.group(1)}" if path else ""
+    return f"{os.strerror(int(code.group(1)))} (errno {code.group(1)}){where}"
+  return _one_line(e)
+
+
+def _one_line(e: BaseException) -> str:
+  text = " ".join(str(e).split()) or type(e).__name__
+  return text if len(text) <= 300 else text[:300] + " ..."
+
+
 class _QuietCheckpointing(logging.Filter):
-  """Orbax logs every step of every save at INFO; keep its warnings and errors."""
+  """Orbax logs every step of every save at INFO; keep its warnings and errors, but the
+  one about a manager we opened read-only on purpose (reading a level's checkpoints)."""
 
   def filter(self, record):
-    return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+    if "/orbax/" not in record.pathname:
+      return True
+    # A failed save's threads each log the same traceback; the error reaches the command
+    # (CheckpointError), so their lines stay but not the tracebacks.
+    record.exc_info, record.exc_text = None, None
+    return (record.levelno >= logging.WARNING
+            and not str(record.msg).startswith("Given directory is read only"))
 
 
 def quiet_orbax_logging():
   """For the commands: Orbax's warnings and errors, not its INFO lines."""
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   absl_logging.get_absl_handler().addFilter(_QuietCheckpointing())
+  previous = sys.unraisablehook
+
+  def unraisable(u):
+    # After a failed restore or save, TensorStore's callbacks into Orbax's finished event
+    # loop each print "Event loop is closed"; the failure itself is reported once.
+    if not (isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed"):
+      previous(u)
+
+  sys.unraisablehook = unraisable
 
 
 def absolute(path) -> epath.Path:
@@ -75,6 +139,7 @@ class Checkpoints:
           create=True, cleanup_tmp_directories=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "config"))
+    self.failed = False  # a save failed (reported once)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -103,6 +168,49 @@ class Checkpoints:
       else:
         logging.info("Resuming with config.%s = %r (the run started with %r).", k, b, a)
 
+  def restore_latest(self, config: ml_collections.ConfigDict, abstract_state):
+    """(step, state) of the newest checkpoint that restores, or (0, None) when there is
+    none; ``abstract_state()`` gives the layout to fill.
+
+    Checkpoints newer than the one restored that cannot be read are moved aside with a
+    warning. Raises ConfigError if the run is of another model (:meth:`check_compatible`),
+    CheckpointError if there are checkpoints and none restores (they stay where they are).
+    """
+    failed = []
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        self.check_compatible(step, config)
+        state = self.restore(step, abstract_state())
+      except config_lib.ConfigError:
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        # Orbax, TensorStore and JSON report damage in many ways (ValueError, KeyError,
+        # FileNotFoundError, zstd errors, ...): whatever stops this step, try the one before.
+        logging.warning("The checkpoint of step %d in %s cannot be restored: %s", step,
+                        self.directory, _one_line(e))
+        failed.append((step, _one_line(e)))
+        continue
+      for bad, _ in failed:
+        self._move_aside(bad)
+      return step, state
+    if failed:
+      listed = "; ".join(f"step {step}: {reason}" for step, reason in failed)
+      raise CheckpointError(
+          f"no checkpoint in {self.directory} can be restored ({listed}). Restore the "
+          "directory from a copy, or move it away to start the level over.")
+    return 0, None
+
+  def _move_aside(self, step: int):
+    """Moves the checkpoint of ``step`` to <workdir>/checkpoints_unreadable (process 0)."""
+    aside = self.directory.parent / "checkpoints_unreadable" / f"{step}.{int(time.time())}"
+    if jax.process_index() == 0:
+      aside.parent.mkdir(parents=True, exist_ok=True)
+      (self.directory / str(step)).rename(aside)
+      logging.warning("Moved the unreadable checkpoint of step %d to %s; resuming from an "
+                      "earlier one.", step, aside)
+    multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
+    self.manager.reload()
+
   def restore(self, step: int, abstract_state: nnx.State) -> nnx.State:
     """The state saved at ``step``, laid out as ``abstract_state`` (shapes, shardings),
     which it fills in place."""
@@ -113,16 +221,45 @@ class Checkpoints:
     return abstract_state
 
   def save(self, step: int, state: nnx.State, config: ml_collections.ConfigDict):
-    """Starts an asynchronous save of ``state`` and ``config`` as checkpoint ``step``."""
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(nnx.to_pure_dict(state)),
-        config=ocp.args.JsonSave(config.to_dict())), force=True)
+    """Starts an asynchronous save of ``state`` and ``config`` as checkpoint ``step`` (an
+    error of the previous save surfaces here)."""
+    with self._saving():
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(nnx.to_pure_dict(state)),
+          config=ocp.args.JsonSave(config.to_dict())), force=True)
 
   def reached_preemption(self, step: int) -> bool:
     return self.manager.reached_preemption(step)
 
   def wait(self):
-    self.manager.wait_until_finished()
+    """Waits for the save in flight; raises CheckpointError if it failed."""
+    with self._saving():
+      self.manager.wait_until_finished()
 
   def close(self):
-    self.manager.close()
+    with self._saving():
+      self.manager.close()
+
+  @contextlib.contextmanager
+  def _saving(self):
+    """Turns an I/O error of a save into one CheckpointError (once) and removes the partial
+    checkpoint; the earlier ones are complete (saves are atomic)."""
+    if self.failed:  # already reported: closing must not report it again
+      with contextlib.suppress(Exception):
+        yield
+      return
+    try:
+      yield
+    except Exception as e:  # pylint: disable=broad-except
+      if not _is_io_error(e):
+        raise
+      self.failed = True
+      # The failed save's other write tasks report the same error again when collected.
+      logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+      if jax.process_index() == 0:
+        for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
+          partial.rmtree(missing_ok=True)
+      raise CheckpointError(
+          f"a checkpoint could not be saved in {self.directory}: {_io_reason(e)}. The "
+          "earlier checkpoints are intact and the partial one was removed: free space or fix "
+          "the storage, then run the command again to resume.") from None

@@ -34,6 +34,7 @@ from hvg_jax.eval import evaluation
 from hvg_jax.layers import sampling_mode
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+from hvg_jax.train import workdir_lock
 from hvg_jax.train.best import BestGenerator
 from hvg_jax.train.checkpoints import Checkpoints, absolute
 
@@ -209,10 +210,13 @@ def _check_finite(state, checkpoints: Checkpoints):
   first = int(jax.device_get(state["first_nonfinite_step"][...]))
   if first >= 0:
     checkpoints.wait()  # so that the step named below is committed
+    latest = checkpoints.latest_step()
+    kept = (f"the last checkpoint (step {latest}) is intact" if latest is not None else
+            "no checkpoint had been saved yet")
     raise NonFiniteLossError(
         f"the loss became non-finite (NaN or inf) at step {first + 1}. Nothing after it was "
-        f"saved: the last checkpoint (step {checkpoints.latest_step()}) is intact. Lower "
-        "config.train.g_lr / d_lr or check the data, then run the command again to resume.")
+        f"saved: {kept}. Lower config.train.g_lr / d_lr or check the data, then run the "
+        "command again to resume.")
 
 
 def _check_batch_split(config):
@@ -225,11 +229,15 @@ def _check_batch_split(config):
 
 def _restore_or_init(config, mesh, checkpoints: Checkpoints, writer):
   """(graphdef, state, step): the latest checkpoint's, or a fresh initialisation."""
-  start = checkpoints.latest_step() or 0
+  graphdef = None
+
+  def abstract():
+    nonlocal graphdef
+    graphdef, abstract_state = state_lib.abstract_state(config, mesh)
+    return abstract_state
+
+  start, state = checkpoints.restore_latest(config, abstract)
   if start:
-    checkpoints.check_compatible(start, config)
-    graphdef, abstract = state_lib.abstract_state(config, mesh)
-    state = checkpoints.restore(start, abstract)
     logging.info("Resuming %s from the checkpoint of step %d.", config.name, start)
   else:
     graphdef, state = state_lib.initial_state(config, mesh)
@@ -260,24 +268,24 @@ def train(config: ml_collections.ConfigDict, workdir):
     lower_levels = chain_gen.LowerLevels(
         lower, config_lib.level_shapes(config).input_train_frames)
   periodic_eval = _PeriodicEvaluation(config, workdir, mesh) if config.eval.every_steps else None
-  writer = metric_writers.create_default_writer(workdir,
-                                                just_logging=jax.process_index() > 0)
-  checkpoints = Checkpoints(workdir, config)
-  try:
-    graphdef, state, step = _restore_or_init(config, mesh, checkpoints, writer)
-    if step >= config.train.num_steps:
-      logging.info("%s is already trained (%d of %d steps).", config.name, step,
-                   config.train.num_steps)
-    else:
-      state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
-                                writer, lower_levels, source, periodic_eval)
-    if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
-      checkpoints.wait()  # the last state is safe before the statistics are computed
-      finish(config, workdir, graphdef, state, lower_levels, mesh, step)
-  finally:  # also on errors and Ctrl-C: finish the save in flight, flush the logs
-    checkpoints.wait()
-    checkpoints.close()
-    writer.close()
+  with workdir_lock.held(workdir):
+    writer = metric_writers.create_default_writer(workdir,
+                                                  just_logging=jax.process_index() > 0)
+    checkpoints = Checkpoints(workdir, config)
+    try:
+      graphdef, state, step = _restore_or_init(config, mesh, checkpoints, writer)
+      if step >= config.train.num_steps:
+        logging.info("%s is already trained (%d of %d steps).", config.name, step,
+                     config.train.num_steps)
+      else:
+        state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
+                                  writer, lower_levels, source, periodic_eval)
+      if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
+        checkpoints.wait()  # the last state is safe before the statistics are computed
+        finish(config, workdir, graphdef, state, lower_levels, mesh, step)
+    finally:  # also on errors and Ctrl-C: finish the save in flight, flush the logs
+      checkpoints.close()
+      writer.close()
   return graphdef, state
 
 
@@ -366,6 +374,11 @@ def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] |
     _check_batch_split(config)
     pipeline.get_source(config)
   workdir = check_workdir(workdir)
+  with workdir_lock.held(workdir):
+    return _train_levels(configs, workdir)
+
+
+def _train_levels(configs, workdir: epath.Path) -> list[epath.Path] | None:
   dirs = []
   for config in configs:
     level_dir = workdir / f"level{config.level}"

@@ -1,0 +1,203 @@
+"""An unlucky user's runs, as commands: a damaged latest checkpoint falls back to the one
+before, a full disk during a save, a second run on a busy workdir, mistakes in the flags.
+Each ends with its exit code and one line, and loses nothing: where the run resumes, it
+ends with the state of a run that was never interrupted."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib
+from hvg_jax.train import state as state_lib
+from hvg_jax.train import workdir_lock
+from hvg_jax.train.checkpoints import Checkpoints
+
+STEPS = ["--config.train.num_steps=6", "--config.train.checkpoint_every=2",
+         "--config.train.keep_checkpoints=3", "--config.sample.standing_passes=1"]
+
+
+def _main(workdir, *flags, shell_prefix="", **env):
+  command = [PYTHON, "-m", "hvg_jax.main", "--config=configs/demo_level1.py:runlocal",
+             f"--workdir={workdir}", *STEPS, *flags]
+  if shell_prefix:
+    command = ["bash", "-c", f'{shell_prefix}; exec "$@"', "bash", *command]
+  return subprocess.run(command, cwd=REPO, env=subprocess_env(**env), capture_output=True,
+                        text=True, timeout=600)
+
+
+def _state(workdir, step):
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  _, abstract = state_lib.abstract_state(config, state_lib.make_mesh(jax.devices()[:1]))
+  checkpoints = Checkpoints(workdir)
+  try:
+    return jax.device_get(nnx.to_pure_dict(checkpoints.restore(step, abstract)))
+  finally:
+    checkpoints.close()
+
+
+def _assert_same_state(a, b):
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  """A run of 6 steps with checkpoints at 2, 4 and 6, and its final state."""
+  workdir = tmp_path_factory.mktemp("reliability") / "uninterrupted"
+  run = _main(workdir)
+  assert run.returncode == 0, run.stderr[-3000:]
+  return workdir, _state(workdir, 6)
+
+
+def _truncate_data(step_dir):
+  files = glob.glob(str(step_dir / "state" / "**" / "d" / "*"), recursive=True)
+  assert files
+  for f in files:  # the array data (OCDBT), whichever file holds which array
+    os.truncate(f, os.path.getsize(f) // 2)
+
+
+def _garbage_manifest(step_dir):
+  (step_dir / "state" / "manifest.ocdbt").write_bytes(b"garbage")
+
+
+def _delete_metadata(step_dir):
+  (step_dir / "state" / "_METADATA").unlink()
+
+
+def _garbage_config(step_dir):
+  (step_dir / "config" / "metadata").write_text("{not json")
+
+
+def _empty(step_dir):
+  shutil.rmtree(step_dir)
+  step_dir.mkdir()
+
+
+@pytest.mark.parametrize("damage", [_truncate_data, _garbage_manifest, _delete_metadata,
+                                    _garbage_config, _empty], ids=lambda f: f.__name__[1:])
+def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_it(
+    finished_run, tmp_path, damage):
+  uninterrupted, final = finished_run
+  workdir = tmp_path / "run"
+  shutil.copytree(uninterrupted, workdir)
+  shutil.rmtree(workdir / "generator")  # the level is to finish again
+  damage(workdir / "checkpoints" / "6")
+  run = _main(workdir)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "The checkpoint of step 6" in run.stderr and "cannot be restored" in run.stderr
+  assert "Moved the unreadable checkpoint of step 6" in run.stderr
+  assert "from the checkpoint of step 4" in run.stderr
+  assert "Traceback" not in run.stderr
+  (aside,) = (workdir / "checkpoints_unreadable").iterdir()  # kept, not deleted
+  assert aside.name.startswith("6.")
+  _assert_same_state(_state(workdir, 6), final)
+
+
+def test_a_checkpoint_without_its_commit_metadata_still_restores(finished_run, tmp_path):
+  uninterrupted, final = finished_run
+  workdir = tmp_path / "run"
+  shutil.copytree(uninterrupted, workdir)
+  (workdir / "checkpoints" / "6" / "_CHECKPOINT_METADATA").unlink()
+  run = _main(workdir, "--config.train.num_steps=8")
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "from the checkpoint of step 6" in run.stderr
+  assert not (workdir / "checkpoints_unreadable").exists()
+
+
+def test_when_no_checkpoint_restores_the_run_stops_and_keeps_them(finished_run, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(finished_run[0], workdir)
+  for step in (2, 4, 6):
+    _garbage_config(workdir / "checkpoints" / str(step))
+  run = _main(workdir, "--config.train.num_steps=8")
+  assert run.returncode == 1
+  last = run.stderr.strip().splitlines()[-1]
+  assert last.startswith(f"error: no checkpoint in {workdir / 'checkpoints'} can be restored")
+  assert "step 6:" in last and "step 2:" in last
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2", "4", "6"]
+
+
+def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(finished_run,
+                                                                             tmp_path):
+  uninterrupted, final = finished_run
+  workdir = tmp_path / "run"
+  shutil.copytree(uninterrupted, workdir)
+  shutil.rmtree(workdir / "checkpoints" / "6")  # as if stopped after step 4
+  shutil.rmtree(workdir / "generator")
+
+  # A write past 40 KiB fails (EFBIG, SIGXFSZ ignored) as on a full disk (ENOSPC).
+  run = _main(workdir, shell_prefix="trap '' XFSZ; ulimit -f 40",
+              JAX_ENABLE_COMPILATION_CACHE="false")
+  assert run.returncode == 1, run.stderr[-3000:]
+  last = run.stderr.strip().splitlines()[-1]
+  assert last.startswith(f"error: a checkpoint could not be saved in {workdir / 'checkpoints'}"
+                         ": File too large (errno 27)"), last
+  assert "Traceback" not in run.stderr
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2", "4"]
+  run = _main(workdir)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "from the checkpoint of step 4" in run.stderr
+  _assert_same_state(_state(workdir, 6), final)
+
+
+def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  lock = workdir_lock.acquire(workdir)  # this test process is the first run
+  try:
+    for config in ("configs/demo_level1.py:runlocal", "configs/demo.py:runlocal"):
+      run = subprocess.run([PYTHON, "-m", "hvg_jax.main", f"--config={config}",
+                            f"--workdir={workdir}"], cwd=REPO, env=subprocess_env(),
+                           capture_output=True, text=True, timeout=600)
+      assert run.returncode == 1
+      last = run.stderr.strip().splitlines()[-1]
+      assert last.startswith(f"error: {workdir} is in use by another run (host "
+                             f"{socket.gethostname()}, pid {os.getpid()}, started "), last
+      assert not (workdir / "checkpoints").exists()
+  finally:
+    workdir_lock.release(lock)
+  assert not (workdir / workdir_lock.LOCK_FILE).exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
+  gone = subprocess.Popen(["true"])
+  gone.wait()
+  (tmp_path / workdir_lock.LOCK_FILE).write_text(json.dumps(
+      {"host": socket.gethostname(), "pid": gone.pid, "started": "then", "command": "x"}))
+  with workdir_lock.held(tmp_path):
+    holder = json.loads((tmp_path / workdir_lock.LOCK_FILE).read_text())
+    assert holder["pid"] == os.getpid()
+  assert f"pid {gone.pid}" in caplog.text and "a run that is gone" in caplog.text
+  assert not (tmp_path / workdir_lock.LOCK_FILE).exists()
+  # Another host's lock cannot be checked from here: an error that says how to remove it.
+  (tmp_path / workdir_lock.LOCK_FILE).write_text(json.dumps(
+      {"host": "elsewhere", "pid": 1, "started": "then", "command": "x"}))
+  with pytest.raises(workdir_lock.WorkdirLockedError, match="if that run is gone, delete"):
+    workdir_lock.acquire(tmp_path)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--config.train.batchsize=4", "error: a config override names no field of the config "
+     "(--config.train.batchsize): 'batchsize' Did you mean \"batch_size\""),
+    ("--config.train.batch_size=four", "error: flag --config.train.batch_size=four: invalid "
+     "literal for int()"),
+    ("--config=configs/nothing_here.py", "error: --config: the config file could not be "
+     "loaded ([Errno 2] No such file or directory: 'configs/nothing_here.py')"),
+    ("--config=configs/demo_level1.py:fast", "error: flag --config=configs/demo_level1.py:fast"
+     ": hvg_jax.config_lib.ConfigError: unknown config argument 'fast'"),
+])
+def test_mistakes_in_the_flags_are_one_line(tmp_path, flag, message):
+  run = subprocess.run([PYTHON, "-m", "hvg_jax.main", "--config=configs/demo_level1.py",
+                        f"--workdir={tmp_path}", flag], cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 1
+  assert "Traceback" not in run.stderr
+  assert run.stderr.strip().splitlines()[-1].startswith(message), run.stderr[-2000:]
