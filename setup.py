@@ -8,7 +8,7 @@ setuptools.setup(
     "level-1 video GAN up through upsampling levels.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # jax >= 0.10 and flax 0.12 need 3.11
     packages=setuptools.find_packages(include=["hvg_jax", "hvg_jax.*"]),
     install_requires=[
         "absl-py",
@@ -22,7 +22,7 @@ setuptools.setup(
         "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
         "matplotlib",  # the evaluation's PSD plot
         "importlib-resources",  # tensorflow-datasets' builders need it and do not declare it
-        "jax>=0.7",
+        "jax>=0.10",
         "ml-collections>=1.0",
         "numpy",
         "optax",

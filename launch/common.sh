@@ -104,7 +104,7 @@ run() {
 }
 
 # The hvg_jax.main command line every worker runs.
-main_command() {  # CONFIG WORKDIR
-  quote python3 -m hvg_jax.main "--config=$1" "--workdir=$2" \
+main_command() {  # CONFIG WORKDIR: every process of a cluster run (JAX fills in the rest)
+  quote python -m hvg_jax.main "--config=$1" "--workdir=$2" --distributed=on \
     "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}"
 }

@@ -37,6 +37,19 @@ def test_valid_bash_and_shellcheck_clean(script):
   assert out.returncode == 0, out.stdout
 
 
+@pytest.mark.parametrize("accelerator,runtime", [
+    ("v4-128", "tpu-ubuntu2204-base"), ("v5litepod-64", "v2-alpha-tpuv5-lite"),
+    ("v5p-256", "v2-alpha-tpuv5"), ("v6e-256", "v2-alpha-tpuv6e")])
+def test_tpu_runtime_follows_the_accelerator_type(accelerator, runtime):
+  (command,) = _commands(_run("tpu/create.sh", "--project=p", "--zone=us-central1-ai1a",
+                              "--name=hvg", f"--accelerator_type={accelerator}", "--dry_run"))
+  assert command[-1] == f"--version={runtime}"
+  (command,) = _commands(_run("tpu/create.sh", "--project=p", "--zone=us-east5-b", "--name=hvg",
+                              f"--accelerator_type={accelerator}",
+                              "--runtime_version=my-runtime", "--dry_run"))
+  assert command[-1] == "--version=my-runtime"  # a given one wins
+
+
 def test_tpu_create_directly_or_queued():
   assert _commands(_run("tpu/create.sh", *TPU, "--accelerator_type=v4-128", "--dry_run")) == [
       ["gcloud", "compute", "tpus", "tpu-vm", "create", "hvg", "--project=my-project",
@@ -48,7 +61,7 @@ def test_tpu_create_directly_or_queued():
                         env=env)) == [
       ["gcloud", "compute", "tpus", "queued-resources", "create", "hvg", "--node-id=hvg",
        "--project=my-project", "--zone=us-central2-b", "--accelerator-type=v5p-256",
-       "--runtime-version=tpu-ubuntu2204-base", "--spot"]]
+       "--runtime-version=v2-alpha-tpuv5", "--spot"]]
 
 
 def test_tpu_setup_train_logs_delete(tmp_path):
@@ -61,7 +74,11 @@ def test_tpu_setup_train_logs_delete(tmp_path):
                       "--worker=all"]
   assert setup[2][:9] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "hvg",
                           "--project=my-project", "--zone=us-central2-b", "--worker=all"]
-  assert "pip install -q -U 'jax[tpu]'" in setup[2][9] and "pip install -q -e ~/hvg_jax" in setup[2][9]
+  # On every worker: a Python 3.12 virtualenv (uv), jax[tpu] and the checkout installed in it.
+  remote = setup[2][9].removeprefix("--command=")
+  assert ("uv venv -q --python 3.12 --seed ~/hvg_venv && . ~/hvg_venv/bin/activate && "
+          "uv pip install -q -U 'jax[tpu]' && uv pip install -q -e ~/hvg_jax") in remote
+  assert "curl -LsSf https://astral.sh/uv/install.sh | sh" in remote
   assert not os.path.exists(archive)  # a dry run makes nothing
 
   train = _commands(_run("tpu/train.sh", *TPU, "--config=configs/bdd_chain.py",
@@ -71,8 +88,9 @@ def test_tpu_setup_train_logs_delete(tmp_path):
   remote = train[0][9].removeprefix("--command=")
   # The remote command line, as the worker's shell splits it.
   assert shlex.split(remote) == [
-      "cd", "~/hvg_jax", "&&", "nohup", "python3", "-m", "hvg_jax.main",
-      "--config=configs/bdd_chain.py", "--workdir=gs://my-hvg/bdd",
+      "cd", "~/hvg_jax", "&&", ".", "~/hvg_venv/bin/activate", "&&", "nohup", "python", "-m",
+      "hvg_jax.main", "--config=configs/bdd_chain.py", "--workdir=gs://my-hvg/bdd",
+      "--distributed=on",
       "--config.levels.level1.data.dir=gs://my-hvg/tfds", "a b'c", ">", "~/hvg_train.log",
       "2>&1", "&"]
 
@@ -87,10 +105,12 @@ def test_gpu_single_node_and_slurm():
   assert _commands(_run("gpu/single_node.sh", "--config=configs/demo.py", "--workdir=/w",
                         "--gpus=0,1", "--dry_run", "--", "--config.levels.level1.seed=3")) == [
       ["env", "CUDA_VISIBLE_DEVICES=0,1", "python3", "-m", "hvg_jax.main",
-       "--config=configs/demo.py", "--workdir=/w", "--config.levels.level1.seed=3"]]
+       "--config=configs/demo.py", "--workdir=/w", "--distributed=off",
+       "--config.levels.level1.seed=3"]]
+  # JAX's SLURM layout: whole nodes, a task per GPU, every task seeing the node's GPUs.
   assert _commands(_run("gpu/slurm.sh", "--nodes=16", "--config=configs/bdd_chain.py",
                         "--workdir=gs://my-hvg/bdd", "--partition=a100", "--dry_run")) == [
-      ["sbatch", "--nodes=16", "--ntasks-per-node=8", "--gpus-per-task=1",
+      ["sbatch", "--nodes=16", "--ntasks-per-node=8", "--gpus-per-node=8", "--exclusive",
        "--job-name=hvg_jax", "--time=7-00:00:00", "--output=hvg_jax-%j.log",
        f"--chdir={REPO}", "--partition=a100", "--export=ALL,HVG_VENV=",
        str(LAUNCH / "gpu" / "train.sbatch"), "configs/bdd_chain.py", "gs://my-hvg/bdd"]]
@@ -107,6 +127,10 @@ def test_gpu_single_node_and_slurm():
     ("tpu/train.sh", [*TPU, "--config=configs/nope.py", "--workdir=gs://b/w"],
      "no such config file"),
     ("tpu/logs.sh", ["--project=p", "--zone=nowhere", "--name=hvg"], "is not a zone"),
+    ("tpu/create.sh", [*TPU, "--accelerator_type=v9x-8"], "no known runtime for it"),
+    ("tpu/setup.sh", [*TPU, "--python=3.10"], "JAX needs Python 3.11 or newer"),
+    ("tpu/train.sh", [*TPU, "--venv=a b", "--config=configs/bdd_chain.py",
+                      "--workdir=gs://b/w"], "--venv=a b"),
     ("gpu/slurm.sh", ["--nodes=0", "--config=configs/demo.py", "--workdir=w"],
      "--nodes=0: give a positive integer"),
     ("gpu/single_node.sh", ["--workdir=w"], "--config (or $HVG_CONFIG)"),

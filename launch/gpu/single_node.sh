@@ -16,7 +16,7 @@ REPO=$(cd "$HERE/../.." && pwd)
   die "--gpus=${S[gpus]}: give all or comma-separated GPU ids (e.g. 0,1,2,3)"
 
 cd "$REPO"
-command=(python3 -m hvg_jax.main "--config=${S[config]}" "--workdir=${S[workdir]}"
+command=(python3 -m hvg_jax.main "--config=${S[config]}" "--workdir=${S[workdir]}" --distributed=off
          "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}")
 if [[ "${S[gpus]}" == all ]]; then
   run "${command[@]}"

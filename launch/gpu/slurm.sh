@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Submits a multi-node GPU training job to SLURM: one task per GPU (the layout JAX reads
-# from SLURM to start jax.distributed), every node running launch/gpu/train.sbatch.
+# Submits a multi-node GPU training job to SLURM: whole nodes, one task per GPU, every task
+# seeing all of its node's GPUs (the layout JAX reads from SLURM to start jax.distributed and
+# pick each task's GPU), every task running launch/gpu/train.sbatch's step.
 #   launch/gpu/slurm.sh --nodes=16 --gpus_per_node=8 --config=configs/bdd_chain.py \
 #       --workdir=gs://my-bucket/bdd [--partition=gpu] [--account=...] [--time=7-00:00:00] \
 #       [--dry_run] [-- hvg_jax.main flags]
@@ -26,7 +27,10 @@ done
 [[ -f "$REPO/${S[config]%%:*}" ]] || die "--config=${S[config]}: no such config file in the checkout (configs/...)"
 [[ -z "${S[venv]}" || -f "${S[venv]}/bin/activate" ]] || die "--venv=${S[venv]}: no bin/activate there"
 
-options=(--nodes="${S[nodes]}" --ntasks-per-node="${S[gpus_per_node]}" --gpus-per-task=1
+# JAX's SLURM layout: one task per GPU, every task seeing its node's GPUs (JAX gives task i
+# the local GPU $SLURM_LOCALID), whole nodes. --gpus-per-task=1 would hide them from all but one.
+options=(--nodes="${S[nodes]}" --ntasks-per-node="${S[gpus_per_node]}"
+         --gpus-per-node="${S[gpus_per_node]}" --exclusive
          --job-name="${S[job_name]}" --time="${S[time]}" --output="${S[job_name]}-%j.log"
          --chdir="$REPO")
 [[ -n "${S[partition]}" ]] && options+=(--partition="${S[partition]}")

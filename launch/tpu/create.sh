@@ -8,7 +8,7 @@ source "$HERE/../common.sh"
 # shellcheck source=launch/tpu/tpu_settings.sh
 source "$HERE/tpu_settings.sh"
 setting accelerator_type HVG_ACCELERATOR_TYPE required "TPU type and size, e.g. v4-128, v5p-256, v5litepod-64"
-setting runtime_version HVG_TPU_RUNTIME tpu-ubuntu2204-base "TPU VM software version"
+setting runtime_version HVG_TPU_RUNTIME "" "TPU VM software version (default: the one for the accelerator type)"
 setting queued HVG_TPU_QUEUED false "create through a queued resource (true/false)"
 setting spot HVG_TPU_SPOT false "spot (preemptible) capacity (true/false)"
 parse_settings "$@"
@@ -18,6 +18,9 @@ check_bool spot "${S[spot]}"
 [[ "${S[accelerator_type]}" =~ ^v[0-9][a-z]*-[0-9]+$ ]] ||
   die "--accelerator_type=${S[accelerator_type]} is not a TPU type (e.g. v4-128, v5p-256, v5litepod-64)"
 
+if [[ -z "${S[runtime_version]}" ]]; then
+  S[runtime_version]=$(runtime_for "${S[accelerator_type]}") || exit 2
+fi
 spot_flag=()
 [[ ${S[spot]} == true ]] && spot_flag=(--spot)
 # shellcheck disable=SC2046  # tpu_flags prints separate flags

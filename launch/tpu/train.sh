@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Trains a level or a whole chain on every worker of the slice (one process per worker,
-# jax.distributed started from the TPU's environment); the logs go to ~/hvg_train.log.
+# Trains a level or a whole chain on every worker of the slice (one process per worker in
+# setup.sh's virtualenv, jax.distributed started from the TPU's environment); the logs go to
+# ~/hvg_train.log.
 #   launch/tpu/train.sh --project=my-project --zone=us-central2-b --name=hvg \
 #       --config=configs/bdd_chain.py --workdir=gs://my-bucket/bdd [--dry_run] \
 #       [-- --config.levels.level1.data.dir=gs://my-bucket/data]
@@ -17,5 +18,5 @@ check_tpu_settings
 [[ "${S[workdir]}" == gs://* ]] || die "--workdir=${S[workdir]}: the workers of a slice share no disk; give a gs:// path"
 
 # shellcheck disable=SC2046
-run gcloud compute tpus tpu-vm ssh "${S[name]}" $(tpu_flags) --worker=all --command="cd ~/hvg_jax && nohup $(main_command "${S[config]}" "${S[workdir]}") > ~/hvg_train.log 2>&1 &"
+run gcloud compute tpus tpu-vm ssh "${S[name]}" $(tpu_flags) --worker=all --command="cd ~/hvg_jax && . ~/${S[venv]}/bin/activate && nohup $(main_command "${S[config]}" "${S[workdir]}") > ~/hvg_train.log 2>&1 &"
 echo "# Follow it: launch/tpu/logs.sh --project=${S[project]} --zone=${S[zone]} --name=${S[name]}" >&2
