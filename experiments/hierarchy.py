@@ -13,7 +13,8 @@ measures:
   against the shuffled pairs' (each output against another video's input), and the same on
   real inputs (the real lower views f_s(f_t(x)) of data clips: a perfect level below);
 - FVD and FID of the top level (the real Kinetics-400 I3D; the chain command's settings);
-- for the chain, the same FVD of an untrained chain (random generators of the same configs);
+- for the chain, the same FVD of an untrained chain (random generators of the same configs),
+  and of two disjoint draws of real clips (the floor at this clip count);
 - for the chain, grounding and high-frequency power (PSD) per frame position over 4x the
   top level's training length, generated and real (does detail or grounding fade?).
 Writes <output>/results.json, PNG strips of the samples (a row per level, a column per
@@ -91,6 +92,20 @@ def real_input_grounding(level, num: int, seed: int = 0, batch: int = 16) -> dic
   out = {k: v / count for k, v in sums.items()}
   out["ratio"] = out["mse"] / out["mse_shuffled"]
   return out
+
+
+def real_floor(settings, top_config, mesh) -> dict:
+  """FVD and FID between two disjoint draws of real clips (seeds ``settings.seed`` and the
+  next): what a perfect generator would score at this clip count."""
+  from hvg_jax.eval import frechet  # pylint: disable=g-import-not-at-top
+  evaluator = evaluation.Evaluator(settings, mesh=mesh)
+  draws = [real_data.embeddings(
+      top_config, evaluator.embedder, split=settings.split, num=settings.num_clips,
+      frames=settings.clip_frames, seed=seed, batch=settings.batch,
+      weights_id=evaluator.weights_id, directory=real_data.cache_dir(settings.cache_dir))
+      for seed in (settings.seed, settings.seed + 1)]
+  return {k: frechet.distance(frechet.fit(draws[0][name]), frechet.fit(draws[1][name]))
+          for k, name in (("fvd", "logits"), ("fid", "features"))}
 
 
 def untrained_levels(levels) -> list:
@@ -210,6 +225,11 @@ def main(argv):
   settings.metrics = [m for m in ("fvd", "fid", "grounding") if m in settings.metrics or
                       m == "grounding"]
   results = {"settings": {k: v for k, v in vars(settings).items()}, "models": {}}
+  previous = output / "results.json"
+  if previous.exists():  # a rerun (e.g. --skip_untrained) keeps what it does not redo
+    kept = json.loads(previous.read_text())
+    if kept.get("settings") == json.loads(json.dumps(results["settings"], default=str)):
+      results = kept
 
   def score(name, model_levels, real_inputs=True):
     metrics = evaluation.Evaluator(settings, mesh=mesh)(model_levels).metrics
@@ -228,16 +248,19 @@ def main(argv):
     strip(ChainSampler(model_levels, progress=False).videos(stats, zs, labels),
           output / f"{name}.png")
 
+  results["real_vs_real"] = real_floor(settings, levels[-1].config, mesh)
+  logging.info("real vs real: %s", json.dumps(results["real_vs_real"]))
   score("chain", levels)
   if not _SKIP_UNTRAINED.value:
     score("untrained", untrained_levels(levels), real_inputs=False)
+  if "untrained" in results["models"]:
     results["fvd_untrained_over_trained"] = (results["models"]["untrained"]["fvd"]
                                              / results["models"]["chain"]["fvd"])
   for variant in _VARIANTS.value:
     name, _, fields = variant.partition(":")
     workdir = train_variant(dirs[-1], dirs[:-1], name, fields)
-    variant_levels = levels[:-1] + chain_levels.load([str(workdir)],
-                                                     state_lib.replicated(mesh))
+    variant_levels = chain_levels.load([str(d) for d in dirs[:-1]] + [str(workdir)],
+                                       state_lib.replicated(mesh))
     score(name, variant_levels)
   if not _SKIP_LONG.value:
     results["long"] = long_videos(levels, _LENGTH.value, _VIDEOS.value, output)
@@ -249,6 +272,8 @@ def main(argv):
     rows.append(f"| {name} | {e['grounding_ratio']:.3f} | "
                 f"{'' if real is None else f'{real:.3f}'} | {e.get('fvd', float('nan')):.1f} | "
                 f"{e.get('fid', float('nan')):.2f} |")
+  floor = results["real_vs_real"]
+  rows.append(f"| real vs real (the floor) | | | {floor['fvd']:.1f} | {floor['fid']:.2f} |")
   print("\n".join(rows))
   if "long" in results:
     long = results["long"]

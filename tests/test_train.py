@@ -199,7 +199,7 @@ def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
   def distance(graphdef, state):
     @jax.jit
     def sample(state, z, y):
-      g = nnx.merge(graphdef, state).generator
+      g = trainer._sampling_generator(nnx.merge(graphdef, state))  # the EMA G the level samples
       sampling_mode(g, standing_stats=False)
       return g(z, y)
     fake = np.concatenate([np.asarray(sample(state, z[i:i + 128], labels[i:i + 128]))
