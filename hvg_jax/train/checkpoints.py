@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+import warnings
 
 import jax
 import ml_collections
@@ -78,9 +79,12 @@ def _one_line(e: BaseException) -> str:
 
 class _QuietCheckpointing(logging.Filter):
   """Orbax logs every step of every save at INFO; keep its warnings and errors, but the
-  one about a manager we opened read-only on purpose (reading a level's checkpoints)."""
+  one about a manager we opened read-only on purpose (reading a level's checkpoints) and
+  the echoes of a failure that reaches the command as one CheckpointError."""
 
   def filter(self, record):
+    if record.name == "asyncio" and "exception was never retrieved" in str(record.msg):
+      return False  # the other reads or writes of a failed restore or save, collected late
     if "/orbax/" not in record.pathname:
       return True
     # A failed save's threads each log the same traceback; the error reaches the command
@@ -103,6 +107,9 @@ def quiet_orbax_logging():
       previous(u)
 
   sys.unraisablehook = unraisable
+  # Their coroutines abandoned by the failure warn when collected, after the error line.
+  warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited",
+                          category=RuntimeWarning)
 
 
 def absolute(path) -> epath.Path:
