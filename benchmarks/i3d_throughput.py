@@ -15,8 +15,8 @@ import jax
 import numpy as np
 from absl import app, flags
 
+from hvg_jax import runtime
 from hvg_jax.eval import embed, i3d_weights
-from hvg_jax.train import state as state_lib
 
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
 _SIZE = flags.DEFINE_integer("size", 64, "Side of the input clips (resized to 224 inside).")
@@ -27,7 +27,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "JSON file for the figures.")
 
 def main(argv):
   del argv
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   batch = _BATCH.value * mesh.size
   embedder = embed.Embedder(i3d_weights.load(""), batch, mesh)
   clips = np.random.default_rng(0).integers(

@@ -78,10 +78,10 @@ def measure_point(model: str, total_frames: int, batch_per_device: int, dtype: s
   """One figure point, in this process."""
   import jax
   from hvg_jax import benchmark
-  from hvg_jax.train import state as state_lib
+  from hvg_jax import runtime
   config, lower = figure_configs(total_frames, batch_per_device * jax.device_count(),
                                  dtype)[model]
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   _, _, figures = benchmark.compile_training(config, lower, mesh, abstract=True)
   out = {"model": model, "total_frames": total_frames, "config": config.name,
          "batch_per_device": batch_per_device, "dtype": dtype,

@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from hvg_jax import benchmark as jax_benchmark  # noqa: E402
 from hvg_jax import config_lib  # noqa: E402
-from hvg_jax.train import state as state_lib  # noqa: E402
+from hvg_jax import runtime  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import torch_reference as tr  # noqa: E402
@@ -115,7 +115,7 @@ def _sync(device):
 
 def time_jax(config, lower_configs, steps, warmup):
   """hvg_jax's compiled step on one device: figures as hvg_jax.benchmark's."""
-  mesh = state_lib.make_mesh(jax.devices()[:1])
+  mesh = runtime.make_mesh(jax.devices()[:1])
   compiled, (state, batch, lower), figures = jax_benchmark.compile_training(
       config, lower_configs, mesh, abstract=False)
   times = []

@@ -51,44 +51,55 @@ def _orthogonal(shape):
 
 
 class SpectralNormalized(nn.Module):
-  """W / sigma(W) with one power iteration per training call; u is a buffer.
+  """W / sigma(W) with one power iteration per training call (Miyato et al.'s Algorithm 1,
+  as ``torch.nn.utils.spectral_norm``); u and v are buffers.
 
-  ``weight`` is in torch's layout with the output axis first, so the (out, rest) matrix
-  is W^T of hvg_jax's (rest, out) one up to a permutation of ``rest``, which changes
-  neither sigma nor u.
+  ``weight`` is in torch's layout with the output axis first; the power iteration runs on
+  the (out, rest) matrix with ``rest`` in hvg_jax's order (``to_flax``), so v, which lives
+  in the ``rest`` space, is hvg_jax's v as it is.
   """
   n_power_iterations = 1
 
   def __init__(self, flax_shape):
     super().__init__()
-    self.weight = nn.Parameter(self.from_flax(_orthogonal(tuple(flax_shape))))
-    self.register_buffer("u", _l2_normalize(torch.randn(flax_shape[-1])))
+    kernel = _orthogonal(tuple(flax_shape))
+    self.weight = nn.Parameter(self.from_flax(kernel))
+    u = _l2_normalize(torch.randn(flax_shape[-1]))
+    self.register_buffer("u", u)
+    self.register_buffer("v", _l2_normalize(kernel.reshape(-1, flax_shape[-1]) @ u))
 
   @staticmethod
   def from_flax(kernel):
     raise NotImplementedError
 
+  @staticmethod
+  def to_flax(weight):
+    raise NotImplementedError
+
   def matrix(self, w):
-    """(out, rest)."""
-    return w.reshape(w.shape[0], -1)
+    """(out, rest), ``rest`` in hvg_jax's order."""
+    flax = self.to_flax(w)
+    return flax.reshape(-1, flax.shape[-1]).t()
 
   def normalized_weight(self):
     w = self.weight
     mat = self.matrix(w)
-    u = self.u
-    if self.training:  # sampling mode (eval) reuses the stored u
+    u, v = self.u, self.v
+    if self.training:  # sampling mode (eval) reuses the stored u and v
       with torch.no_grad():
         for _ in range(self.n_power_iterations):
-          u = _l2_normalize(mat @ _l2_normalize(mat.t() @ u))
+          v = _l2_normalize(mat.t() @ u)
+          u = _l2_normalize(mat @ v)
         self.u.copy_(u)
-    mu = mat.t() @ u
-    sigma = _l2_normalize(mu).detach() @ mu  # d sigma / dW = v u^T, u and v constants
+        self.v.copy_(v)
+    sigma = u @ (mat @ v)  # d sigma / dW = u v^T, u and v constants
     return w / torch.where(sigma > 0, sigma, torch.ones_like(sigma))
 
   def load_flax(self, module):
     kernel = torch.as_tensor(_np(module.kernel[...]))
     _copy(self.weight, self.from_flax(kernel), module)
     _copy(self.u, torch.as_tensor(_np(module.u[...])), module)
+    _copy(self.v, torch.as_tensor(_np(module.v[...])), module)
     bias = getattr(module, "bias", None)
     if (bias is None) != (getattr(self, "bias", None) is None):
       raise ValueError(f"{type(self).__name__} and {type(module).__name__} disagree on a bias")
@@ -107,6 +118,10 @@ class SNLinear(SpectralNormalized):
   def from_flax(kernel):
     return kernel.t()
 
+  @staticmethod
+  def to_flax(weight):
+    return weight.t()
+
   def forward(self, x):
     return F.linear(x, self.normalized_weight(), self.bias)
 
@@ -122,6 +137,10 @@ class SNConv2d(SpectralNormalized):
   @staticmethod
   def from_flax(kernel):  # (kh, kw, in, out) -> (out, in, kh, kw)
     return kernel.permute(3, 2, 0, 1)
+
+  @staticmethod
+  def to_flax(weight):  # (out, in, kh, kw) -> (kh, kw, in, out)
+    return weight.permute(2, 3, 1, 0)
 
   def forward(self, x):
     lead = x.shape[:-3]
@@ -142,6 +161,10 @@ class SNConv3d(SpectralNormalized):
   def from_flax(kernel):  # (kt, kh, kw, in, out) -> (out, in, kt, kh, kw)
     return kernel.permute(4, 3, 0, 1, 2)
 
+  @staticmethod
+  def to_flax(weight):  # (out, in, kt, kh, kw) -> (kt, kh, kw, in, out)
+    return weight.permute(2, 3, 4, 1, 0)
+
   def forward(self, x):
     y = F.conv3d(x.transpose(1, 2), self.normalized_weight(), self.bias, padding=self.padding)
     return y.transpose(1, 2)
@@ -158,8 +181,9 @@ class SNEmbed(SpectralNormalized):
   def from_flax(kernel):
     return kernel
 
-  def matrix(self, w):
-    return w.t()
+  @staticmethod
+  def to_flax(weight):
+    return weight
 
   def forward(self, labels):
     return self.normalized_weight()[labels]
@@ -441,6 +465,7 @@ class LatentStem(nn.Module):
     kernel = torch.as_tensor(_np(module.linear.kernel[...]))
     _copy(self.linear.weight, kernel.t()[perm], module.linear)
     _copy(self.linear.u, torch.as_tensor(_np(module.linear.u[...]))[perm], module.linear)
+    _copy(self.linear.v, torch.as_tensor(_np(module.linear.v[...])), module.linear)
     _copy(self.linear.bias, torch.as_tensor(_np(module.linear.bias[...]))[perm], module.linear)
 
 
@@ -978,7 +1003,7 @@ class Trainer:
       with torch.no_grad():
         torch._foreach_lerp_(list(self.ema_generator.parameters()), g_params, 1.0 - decay)
         for name, buf in self.ema_generator.named_buffers():
-          if name.split(".")[-1] == "u":
+          if name.split(".")[-1] in ("u", "v"):
             buf.copy_(self.generator.get_buffer(name))
     with torch.no_grad():
       params = g_params + d_params

@@ -38,15 +38,14 @@ from PIL import Image
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from hvg_jax import config_lib, models, video_io, video_ops  # noqa: E402
+from hvg_jax import config_lib, models, runtime, video_io, video_ops  # noqa: E402
+from hvg_jax import level as level_lib  # noqa: E402
 from hvg_jax.chain import generate as gen  # noqa: E402
 from hvg_jax.chain import levels as chain_levels  # noqa: E402
 from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain  # noqa: E402
-from hvg_jax.data import pipeline  # noqa: E402
+from hvg_jax.checkpoints import quiet_orbax_logging  # noqa: E402
 from hvg_jax.eval import evaluation, grounding, psd, real_data  # noqa: E402
-from hvg_jax.train import state as state_lib  # noqa: E402
 from hvg_jax.train import trainer  # noqa: E402
-from hvg_jax.train.checkpoints import quiet_orbax_logging  # noqa: E402
 
 _CHAIN = flags.DEFINE_string("chain", None, "The trained chain (its workdir).")
 _CHAIN_CONFIG = flags.DEFINE_string("chain_config", "configs/demo.py", "Its chain config "
@@ -63,10 +62,11 @@ _SKIP_UNTRAINED = flags.DEFINE_bool("skip_untrained", False, "No untrained-chain
 _SKIP_LONG = flags.DEFINE_bool("skip_long", False, "No long videos.")
 
 
-def eval_settings(chain_config, top) -> evaluation.Settings:
-  """The chain command's evaluation settings (chain.eval over the top's config.eval)."""
+def eval_settings(chain_config, top, **more):
+  """The chain command's evaluation settings (chain.eval over the top's config.eval), with
+  ``more`` on top."""
   overrides = {k: v for k, v in chain_config.eval.items() if v is not None}
-  return evaluation.Settings.from_config(top.config.get("eval"), **overrides)
+  return evaluation.settings(top.config.eval, **dict(overrides, **more))
 
 
 def real_input_grounding(level, num: int, seed: int = 0, batch: int = 16) -> dict:
@@ -113,7 +113,7 @@ def untrained_levels(levels) -> list:
   out = []
   for i, lv in enumerate(levels):
     graphdef, state = nnx.split(models.build_generator(lv.config, rngs=nnx.Rngs(100 + i)))
-    out.append(chain_levels.frozen_level(lv.config, graphdef, state, f"untrained {lv.config.name}"))
+    out.append(level_lib.frozen_level(lv.config, graphdef, state, f"untrained {lv.config.name}"))
   stats = ChainSampler(out, progress=False).standing_statistics(
       level_lengths(out), passes=out[-1].config.sample.standing_passes,
       batch=out[-1].config.sample.standing_batch, key=jax.random.key(0),
@@ -125,7 +125,7 @@ def untrained_levels(levels) -> list:
 
 def train_variant(top_dir: pathlib.Path, lower_dirs, name: str, fields: str):
   """The top level retrained with ``fields`` (field=value,...) on the same levels below."""
-  config = copy.deepcopy(chain_levels.load_workdir(top_dir).config)
+  config = copy.deepcopy(level_lib.load_workdir(top_dir).config)
   values = {}
   for item in filter(None, fields.split(",")):
     field, _, value = item.partition("=")
@@ -136,7 +136,7 @@ def train_variant(top_dir: pathlib.Path, lower_dirs, name: str, fields: str):
   config.update_from_flattened_dict(values)
   config.lower_levels = ",".join(str(d) for d in lower_dirs)
   workdir = top_dir.parent / "variants" / name
-  if not trainer.level_finished(workdir, config):
+  if not level_lib.is_finished(workdir, config.train.num_steps):
     logging.info("Training variant %s (%s) in %s", name, fields, workdir)
     trainer.train(config, workdir)
   return workdir
@@ -216,15 +216,15 @@ def main(argv):
   output = pathlib.Path(_OUTPUT.value)
   output.mkdir(parents=True, exist_ok=True)
   chain_config = config_lib.load_config(_CHAIN_CONFIG.value)
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   dirs = sorted(pathlib.Path(_CHAIN.value).glob("level[0-9]*"), key=lambda p: int(p.name[5:]))
-  levels = chain_levels.load([str(d) for d in dirs], state_lib.replicated(mesh))
-  settings = eval_settings(chain_config, levels[-1])
-  if _NUM_CLIPS.value:
-    settings.num_clips = _NUM_CLIPS.value
-  settings.metrics = [m for m in ("fvd", "fid", "grounding") if m in settings.metrics or
-                      m == "grounding"]
-  results = {"settings": {k: v for k, v in vars(settings).items()}, "models": {}}
+  levels = chain_levels.load([str(d) for d in dirs], runtime.replicated(mesh))
+  chain_settings = eval_settings(chain_config, levels[-1])
+  metrics = [m for m in ("fvd", "fid", "grounding")
+             if m in chain_settings.metrics or m == "grounding"]
+  settings = eval_settings(chain_config, levels[-1], num_clips=_NUM_CLIPS.value or None,
+                           metrics=",".join(metrics))
+  results = {"settings": settings.to_dict(), "models": {}}
   previous = output / "results.json"
   if previous.exists():  # a rerun (e.g. --skip_untrained) keeps what it does not redo
     kept = json.loads(previous.read_text())
@@ -260,7 +260,7 @@ def main(argv):
     name, _, fields = variant.partition(":")
     workdir = train_variant(dirs[-1], dirs[:-1], name, fields)
     variant_levels = chain_levels.load([str(d) for d in dirs[:-1]] + [str(workdir)],
-                                       state_lib.replicated(mesh))
+                                       runtime.replicated(mesh))
     score(name, variant_levels)
   if not _SKIP_LONG.value:
     results["long"] = long_videos(levels, _LENGTH.value, _VIDEOS.value, output)

@@ -27,9 +27,9 @@ from absl import app, flags, logging
 from flax import nnx
 from ml_collections import config_flags
 
-from hvg_jax import cli, config_lib, models
+from hvg_jax import cli, config_lib, models, runtime
+from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sampler import ChainSampler, level_lengths
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
@@ -100,24 +100,24 @@ def _with(config, batch_per_device, dtype):
   return config
 
 
-def random_levels(configs, key=0) -> list[chain_levels.FrozenLevel]:
+def random_levels(configs, key=0) -> list[level_lib.FrozenLevel]:
   """Untrained generators of ``configs`` (a chain's levels, level 1 first) with empty
   standing statistics for their whole videos: as fast as trained ones."""
   levels = []
   for i, config in enumerate(configs):
     graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(key + i)))
-    levels.append(chain_levels.frozen_level(config, graphdef, state, f"random {config.name}"))
+    levels.append(level_lib.frozen_level(config, graphdef, state, f"random {config.name}"))
   for level, length in zip(levels, level_lengths(levels)):
     level.stats = gen.fresh_stats(level.stats, length)
   return levels
 
 
-def abstract_levels(configs, sharding) -> list[chain_levels.FrozenLevel]:
+def abstract_levels(configs, sharding) -> list[level_lib.FrozenLevel]:
   """``random_levels`` as shapes only (ShapeDtypeStructs placed by ``sharding``)."""
   levels = []
   for config in configs:
-    graphdef, state = chain_levels.abstract_generator(config, 1, sharding)
-    levels.append(chain_levels.frozen_level(config, graphdef, state, f"abstract {config.name}"))
+    graphdef, state = level_lib.abstract_generator(config, 1, sharding)
+    levels.append(level_lib.frozen_level(config, graphdef, state, f"abstract {config.name}"))
   for level, length in zip(levels, level_lengths(levels)):
     level.stats = _placed(jax.eval_shape(lambda s, n=length: gen.fresh_stats(s, n),
                                          level.stats), sharding)
@@ -140,11 +140,11 @@ def synthetic_batch(config, mesh, abstract: bool = False):
   if abstract:
     return _placed({"video": jax.ShapeDtypeStruct(video, np.uint8),
                     "label": jax.ShapeDtypeStruct(label, np.int32)},
-                   state_lib.batch_sharding(mesh))
+                   runtime.per_step_example(mesh))
   rng = np.random.default_rng(0)
   batch = {"video": rng.integers(0, 256, video, dtype=np.uint8),
            "label": rng.integers(0, max(shapes.num_classes, 1), label, dtype=np.int32)}
-  return jax.device_put(batch, state_lib.batch_sharding(mesh))
+  return jax.device_put(batch, runtime.per_step_example(mesh))
 
 
 def _memory(compiled) -> dict:
@@ -183,7 +183,7 @@ def training_program(config, lower_configs, mesh, *, abstract: bool = False):
   nothing allocated)."""
   lower_levels = lower = None
   if config.level > 1:
-    replicated = state_lib.replicated(mesh)
+    replicated = runtime.replicated(mesh)
     levels = (abstract_levels(lower_configs, replicated) if abstract
               else random_levels(lower_configs))
     lower_levels = gen.LowerLevels(levels, config_lib.level_shapes(config).input_train_frames)
@@ -218,7 +218,7 @@ def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
                        compile_only: bool = False) -> dict:
   """Figures of ``config``'s training iteration (lower levels: random, frozen). With
   ``compile_only``, those known from compiling on shapes alone: FLOPs and XLA memory."""
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   devices = jax.device_count()
   device = jax.devices()[0]
   compiled, (state, batch, lower), figures = compile_training(
@@ -256,7 +256,7 @@ def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
 
 def benchmark_sampling(configs, *, batch: int, steps: int, warmup: int) -> dict:
   """Whole-chain sampling: videos per second at the top level's whole length."""
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   levels = random_levels(configs)
   sampler = ChainSampler(levels, mesh=mesh, progress=False)
   stats = [lv.stats for lv in levels]

@@ -1,14 +1,22 @@
-"""What every command shares: its flags parsed with one-line errors.
+"""What every command shares: its flags parsed with one-line errors, its preamble, and its
+user errors as one line.
 
 ``app.run(main, flags_parser=cli.parse_flags)``: a user's mistake in the flags (a
 misspelled config field, a config file that is not there, a value of the wrong type) ends
-the command with one line naming it, not with the traceback of the parsing.
+the command with one line naming it, not with the traceback of the parsing. In ``main``,
+``start(argv)`` then ``with user_errors(): ...`` do the same for everything after.
 """
 
 import ast
+import contextlib
 import sys
 
-from absl import flags
+from absl import app, flags, logging
+
+from hvg_jax import runtime
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.checkpoints import quiet_orbax_logging
+from hvg_jax.errors import UserError
 
 
 def _one_line(e: BaseException) -> str:
@@ -44,3 +52,30 @@ def parse_flags(argv: list[str]) -> list[str]:
       reason = str(value._error).strip().splitlines()[-1].strip()  # pylint: disable=protected-access
       sys.exit(f"error: --{name}: the config file could not be loaded ({reason})")
   return argv
+
+
+def start(argv: list[str]):
+  """A command's preamble: no stray arguments; Orbax's and TensorStore's noise kept out of
+  the log (a failed save or restore is reported once, as one line)."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  quiet_orbax_logging()
+
+
+@contextlib.contextmanager
+def user_errors():
+  """Ends the command with ``error: <message>`` on a UserError (hvg_jax.errors)."""
+  try:
+    yield
+  except UserError as e:
+    sys.exit(f"error: {e}")
+
+
+def load_chain(spec: str):
+  """(mesh, levels): the chain ``--chain`` names (level workdirs, a chain workdir or an
+  export), its weights replicated over every device."""
+  mesh = runtime.make_mesh()
+  levels = chain_levels.load(spec, runtime.replicated(mesh))
+  for lv in levels:
+    logging.info("Level %d: %s", lv.config.level, lv.source)
+  return mesh, levels

@@ -21,6 +21,8 @@ import os
 import jax
 from absl import flags, logging
 
+from hvg_jax.errors import UserError
+
 _DISTRIBUTED = flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"], "Start jax.distributed: auto (when "
     "settings are given or JAX detects a cluster of several processes), on (always: the "
@@ -38,7 +40,7 @@ _PROCESS_ID = flags.DEFINE_integer(
 _NAMES = ("coordinator_address", "num_processes", "process_id")
 
 
-class DistributedError(ValueError):
+class DistributedError(UserError, ValueError):
   """Multi-process settings that do not fit together; the message says what to set."""
 
 

@@ -30,9 +30,9 @@ import sys
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import cli
+from hvg_jax import cli, runtime
+from hvg_jax.errors import UserError
 from hvg_jax.eval import embed, folder, frechet, i3d_weights, inception_score, real_data
-from hvg_jax.train import state as state_lib
 
 METRICS = ("fvd", "fid", "is")
 PROTOCOL = "fvd_reference"  # what the cache key and metrics.json say the numbers follow
@@ -54,7 +54,7 @@ _CACHE = flags.DEFINE_string("cache_dir", "", "Where real embeddings are cached 
                              "~/.cache/hvg_jax).")
 
 
-class FlagError(ValueError):
+class FlagError(UserError, ValueError):
   """A flag value that cannot work."""
 
 
@@ -122,7 +122,7 @@ def main(argv):
     path = i3d_weights.resolve(_WEIGHTS.value)
     identity = i3d_weights.identity(path)
     model = i3d_weights.load(path)
-    mesh = state_lib.make_mesh()
+    mesh = runtime.make_mesh()
     embedder = embed.Embedder(model, _BATCH.value * mesh.size, mesh)
     real = report_real = None
     if any(m != "is" for m in metrics):

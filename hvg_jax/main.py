@@ -11,21 +11,15 @@ command again resumes: finished levels are skipped, the one in progress continue
 latest checkpoint.
 """
 
-import sys
-
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from hvg_jax import cli, config_lib, distributed
-from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import write_index, write_samples
 from hvg_jax.chain.sampler import sample_chain
 from hvg_jax.eval import evaluation, i3d_weights
-from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
-from hvg_jax.train.checkpoints import CheckpointError, quiet_orbax_logging
-from hvg_jax.train.workdir_lock import WorkdirLockedError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Level or chain config file.",
                                           lock_config=True)
@@ -33,18 +27,11 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and sam
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  quiet_orbax_logging()
-  try:
+  cli.start(argv)
+  with cli.user_errors():
     distributed.initialize()
-  except distributed.DistributedError as e:
-    sys.exit(f"error: {e}")
-  # TensorFlow only reads data here; keep it off the accelerators JAX uses.
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.set_visible_devices([], "GPU")
   config = _CONFIG.value
-  try:
+  with cli.user_errors():
     if config_lib.is_chain(config):
       _chain_eval_settings(config)  # before training: settings that cannot work fail now
       dirs = trainer.train_chain(config, _WORKDIR.value)
@@ -52,22 +39,18 @@ def main(argv):
         _sample_chain(config, dirs)
     else:
       trainer.train(config, _WORKDIR.value)
-  except (config_lib.ConfigError, trainer.WorkdirError, trainer.NonFiniteLossError,
-          CheckpointError, WorkdirLockedError,
-          i3d_weights.WeightsError, i3d_weights.MissingWeightsError) as e:
-    sys.exit(f"error: {e}")
 
 
-def _chain_eval_settings(chain) -> evaluation.Settings | None:
+def _chain_eval_settings(chain):
   """The chain's final evaluation (chain.eval over the top level's config.eval), checked;
   None when chain.eval.metrics is empty."""
   if not chain.eval.metrics:
     return None
   top = config_lib.chain_levels(chain)[-1]
   overrides = {k: v for k, v in chain.eval.items() if v is not None}
-  settings = evaluation.Settings.from_config(top.get("eval"), **overrides)
-  settings.validate(top.level)
-  if settings.uses_i3d:
+  settings = evaluation.settings(top.eval, **overrides)
+  evaluation.validate(settings, top.level)
+  if evaluation.uses_i3d(settings):
     i3d_weights.resolve(settings.i3d_weights)
   return settings
 
@@ -75,8 +58,7 @@ def _chain_eval_settings(chain) -> evaluation.Settings | None:
 def _sample_chain(chain, dirs):
   """Samples the trained chain's whole videos into <workdir>/samples, then evaluates it
   (chain.eval): metrics.json, a table in the log and on the page."""
-  mesh = state_lib.make_mesh()
-  levels = chain_levels.load(dirs, state_lib.replicated(mesh))
+  mesh, levels = cli.load_chain(dirs)
   top = levels[-1].config
   videos = sample_chain(levels, num_videos=top.train.num_samples, seed=top.seed, mesh=mesh,
                         progress=jax.process_index() == 0)
@@ -88,7 +70,7 @@ def _sample_chain(chain, dirs):
   eval_settings = _chain_eval_settings(chain)
   if eval_settings is None:
     return
-  eval_settings.check(levels)
+  eval_settings = evaluation.checked(eval_settings, levels)
   results = evaluation.Evaluator(eval_settings, mesh=mesh)(levels)
   if jax.process_index() == 0:
     evaluation.write(output, results, settings=eval_settings, levels=levels)

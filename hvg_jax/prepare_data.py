@@ -18,6 +18,7 @@ from absl import app, flags
 
 from hvg_jax import cli
 from hvg_jax.data import datasets
+from hvg_jax.errors import UserError
 
 _DATASET = flags.DEFINE_enum("dataset", None, sorted(datasets.BUILDERS), "Which data set.")
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Your copy of it (the official layout).")
@@ -31,11 +32,11 @@ _CLASS_FROM_FOLDER = flags.DEFINE_bool("class_from_folder", False, "video_folder
                                        "is the first sub-folder's name.")
 
 
-class AlreadyPreparedError(FileExistsError):
+class AlreadyPreparedError(UserError, FileExistsError):
   """The data set is already prepared this way in the data directory."""
 
 
-class NoClipsError(ValueError):
+class NoClipsError(UserError, ValueError):
   """Not one clip of a split could be made from the videos."""
 
 

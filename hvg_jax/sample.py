@@ -12,17 +12,12 @@ passes. Writes each level's videos (GIF, MP4), a grid of the levels side by side
 arrays (videos.npz) and an index.html that shows them.
 """
 
-import sys
-
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import cli, config_lib
-from hvg_jax.chain import levels as chain_levels
+from hvg_jax import cli
 from hvg_jax.chain.sample_files import write_samples
 from hvg_jax.chain.sampler import sample_chain
-from hvg_jax.train import state as state_lib
-from hvg_jax.train.checkpoints import quiet_orbax_logging
 
 _CHAIN = flags.DEFINE_string("chain", None, "Comma-separated level workdirs (level 1 first), "
                              "a chain workdir, or an export.")
@@ -42,19 +37,12 @@ _FPS = flags.DEFINE_float("fps", 8.0, "Frame rate of the written files.")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  quiet_orbax_logging()
-  try:
-    mesh = state_lib.make_mesh()
-    levels = chain_levels.load(_CHAIN.value, state_lib.replicated(mesh))
-    for lv in levels:
-      logging.info("Level %d: %s", lv.config.level, lv.source)
+  cli.start(argv)
+  with cli.user_errors():
+    mesh, levels = cli.load_chain(_CHAIN.value)
     videos = sample_chain(levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value,
                           sigma=_SIGMA.value, seed=_SEED.value, label=_LABEL.value,
                           passes=_PASSES.value, batch=_BATCH.value, mesh=mesh)
-  except config_lib.ConfigError as e:
-    sys.exit(f"error: {e}")
   settings = (f"--chain={_CHAIN.value} --frames={videos[-1].shape[1]} "
               f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} --seed={_SEED.value}")
   if jax.process_index() == 0:

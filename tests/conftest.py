@@ -75,3 +75,19 @@ def subprocess_env(**extra) -> dict:
 
 
 PYTHON = sys.executable
+
+
+def saved_demo_level1_state(workdir, step: int):
+  """The training state the demo's tiny level 1 (configs/demo_level1.py:runlocal) saved at
+  ``step`` in ``workdir``, as host arrays."""
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, runtime  # pylint: disable=import-outside-toplevel
+  from hvg_jax.checkpoints import Checkpoints  # pylint: disable=import-outside-toplevel
+  from hvg_jax.train import state as state_lib  # pylint: disable=import-outside-toplevel
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  _, abstract = state_lib.abstract_state(config, runtime.make_mesh(jax.devices()[:1]))
+  checkpoints = Checkpoints(workdir)
+  try:
+    return jax.device_get(nnx.to_pure_dict(checkpoints.restore(step, abstract)))
+  finally:
+    checkpoints.close()

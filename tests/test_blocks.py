@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from conftest import np_conv
-from hvg_jax.layers import DBlock, GBlock, ProjectionHead, sampling_mode
+from hvg_jax.layers import DBlock, GBlock, ProjectionHead, sampling_view
 from hvg_jax.layers.blocks import avg_pool_2x, upsample_nearest_2x
 
 
@@ -30,7 +30,7 @@ def test_2d_gblock_keeps_frames_independent_and_3d_mixes_them(rng):
   for temporal, untouched, reached in ((False, [0, 1, 2, 3], []), (True, [0, 1], [2, 3])):
     block = GBlock(3, 3, cond_features=2, num_frames=5, upsample=False, temporal=temporal,
                    rngs=nnx.Rngs(1))
-    sampling_mode(block, standing_stats=False)  # per-frame batch statistics
+    block = sampling_view(block, standing_stats=False)  # per-frame batch statistics
     y, y2 = np.asarray(block(x, cond)), np.asarray(block(x2, cond))
     np.testing.assert_array_equal(y[:, untouched], y2[:, untouched])
     for t in reached + [4]:

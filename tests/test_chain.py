@@ -12,16 +12,17 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import config_lib, models, video_io
-from hvg_jax.chain import sample_files
+from hvg_jax import config_lib, models, runtime, video_io
+from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain import sample_files
 from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain
+from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.data import pipeline
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 from hvg_jax.train import trainer
-from hvg_jax.train.checkpoints import Checkpoints
 
 
 def _run(module, *args, timeout=600):
@@ -35,7 +36,7 @@ def _random_levels(names):
   for i, name in enumerate(names):
     config = config_lib.load_config(CONFIG_DIR / f"{name}.py", "runlocal")
     graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(i)))
-    levels.append(chain_levels.frozen_level(config, graphdef, state, f"random {name}"))
+    levels.append(level_lib.frozen_level(config, graphdef, state, f"random {name}"))
   stats = ChainSampler(levels, progress=False).standing_statistics(
       level_lengths(levels), passes=2, batch=3, key=jax.random.key(0),
       recompute=range(len(levels)))
@@ -124,7 +125,7 @@ def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_level
 
 
 def test_lengths_the_chain_cannot_reach_are_a_clear_error(ssw_levels):
-  with pytest.raises(chain_levels.ChainError, match="multiple of 4"):
+  with pytest.raises(level_lib.ChainError, match="multiple of 4"):
     level_lengths(ssw_levels, 50)
 
 
@@ -148,7 +149,7 @@ def demo_chain(tmp_path_factory):
   for line in proc.stderr:
     lines.append(line)
     if "Training level 2 of 2" in line:  # level 1 is finished and frozen from here on
-      before = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
+      before = jax.device_get(level_lib.load_workdir(workdir / "level1").arrays)
   returncode = proc.wait(timeout=600)
   return workdir, subprocess.CompletedProcess(proc.args, returncode, "", "".join(lines)), before
 
@@ -161,9 +162,9 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   assert f"Level 1 (frozen): {workdir / 'level1'} (step 20)" in out.stderr
   assert "Computing standing statistics of demo_level2 for 16 frames" in out.stderr
   level2 = config_lib.chain_levels(_demo_chain_config())[1]
-  assert trainer.level_finished(workdir / "level2", level2)
+  assert level_lib.is_finished(workdir / "level2", level2.train.num_steps)
   # Level 2's training left level 1 as it was.
-  after = jax.device_get(chain_levels.load_workdir(workdir / "level1").arrays)
+  after = jax.device_get(level_lib.load_workdir(workdir / "level1").arrays)
   jax.tree.map(np.testing.assert_array_equal, after, before)
   # The chain's samples: each level, side by side, and a page that shows them.
   samples = workdir / "samples"
@@ -216,8 +217,8 @@ def _level2(workdir, **model):
 def test_level2_steps_on_windows_of_level1_videos(demo_chain):
   workdir = demo_chain[0]
   config = _level2(workdir)
-  mesh = state_lib.make_mesh()
-  lower = gen.LowerLevels(chain_levels.load_lower(config, state_lib.replicated(mesh)), 4)
+  mesh = runtime.make_mesh()
+  lower = gen.LowerLevels(chain_levels.load_lower(config, runtime.replicated(mesh)), 4)
   (level1,) = lower.levels
   key, labels = jax.random.key(7), jnp.arange(4) % 4
   inputs = lower(lower.arrays, key, labels, 4)
@@ -237,7 +238,7 @@ def test_level2_steps_on_windows_of_level1_videos(demo_chain):
   config.train.d_steps = 1  # so that D judges the real videos before any update
   graphdef, state = state_lib.initial_state(config, mesh)
   step = step_lib.make_train_step(config, graphdef, mesh, lower)
-  batch = state_lib.put_batch(mesh, pipeline.level_dataset(config,
+  batch = runtime.put_batch(mesh, pipeline.level_dataset(config,
                                                            pipeline.get_source(config))[0])
   copy = jax.tree.map(jnp.copy, state)
   _, metrics = step(state, batch, lower.arrays)
@@ -254,14 +255,14 @@ def test_the_ablations_are_config_switches(demo_chain):
   config = _level2(demo_chain[0], matching=False, window=2)
   shapes = config_lib.level_shapes(config)
   assert (shapes.input_train_frames, shapes.train_frames) == (2, 4)
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   lower = gen.LowerLevels(chain_levels.load_lower(config), shapes.input_train_frames)
   graphdef, state = state_lib.initial_state(config, mesh)
   assert nnx.merge(graphdef, state).discriminators.matching is None
   step = step_lib.make_train_step(config, graphdef, mesh, lower)
   batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
   assert batch["video"].shape[2] == 4
-  _, metrics = step(state, state_lib.put_batch(mesh, batch), lower.arrays)
+  _, metrics = step(state, runtime.put_batch(mesh, batch), lower.arrays)
   assert "d_fake/matching" not in metrics and np.isfinite(float(metrics["d_loss"]))
 
 
@@ -289,7 +290,7 @@ def _unfinished_level1(path, steps_done=1, num_steps=3):
   """A level-1 workdir as a run stopped after ``steps_done`` of ``num_steps`` leaves it."""
   config = config_lib.chain_levels(_demo_chain_config())[0]
   config.train.num_steps = num_steps
-  _, state = state_lib.initial_state(config, state_lib.make_mesh())
+  _, state = state_lib.initial_state(config, runtime.make_mesh())
   checkpoints = Checkpoints(path, config)
   checkpoints.save(steps_done, state, config)
   checkpoints.wait()
@@ -333,9 +334,38 @@ def test_bad_chains_are_clear_errors_before_any_compile(demo_chain, tmp_path, ca
 
   jax.monitoring.register_event_duration_secs_listener(listener)
   try:
-    with pytest.raises(chain_levels.ChainError, match=re.escape(message)):
+    with pytest.raises(level_lib.ChainError, match=re.escape(message)):
       trainer.train(config, tmp_path / "level2")
   finally:
     jax.monitoring.unregister_event_duration_listener(listener)
   assert not compiles, compiles
   assert not (tmp_path / "level2" / "checkpoints").exists()
+
+
+def test_a_level_saved_before_newer_config_sections_loads_with_their_defaults(tmp_path):
+  """An export whose saved config lacks sections added since (eval, data.raw_resolution)
+  loads with today's defaults for them, and evaluates."""
+  levels = _random_levels(["demo_level1"])
+  old = levels[0].config.copy_and_resolve_references()
+  del old.eval
+  del old.data.raw_resolution
+  levels[0].config = old
+  level_lib.write_export(tmp_path / "old", levels)
+  (loaded,) = level_lib.load_export(tmp_path / "old")
+  assert loaded.config.eval.num_clips == config_lib.base_config().eval.num_clips
+  assert loaded.config.data.raw_resolution == 0
+  assert loaded.config.data.resolution == old.data.resolution
+  from hvg_jax.eval import evaluation  # pylint: disable=import-outside-toplevel
+  s = evaluation.settings(loaded.config.eval, metrics="psd")
+  assert s.psd_frames == tuple(config_lib.base_config().eval.psd_frames)
+
+
+def test_a_chain_config_fills_each_levels_input_from_the_level_below():
+  chain = config_lib.load_config(CONFIG_DIR / "demo.py", "runlocal")
+  chain.levels.level1.data.frames = 6
+  chain.levels.level2.data.frames = 12
+  level1, level2 = config_lib.chain_levels(chain)
+  assert level2.model.input.frames == 6
+  assert (level2.model.input.resolution, level2.model.input.subsample) == (
+      level1.data.resolution, level1.data.subsample)
+  config_lib.check_levels([level1, level2])

@@ -68,7 +68,9 @@ def test_chain_configs_hold_the_paper_chains(arg):
 def test_a_chain_whose_levels_do_not_chain_is_refused(tmp_path):
   for name in ("kinetics_level1", "bdd_level2"):
     (tmp_path / f"{name}.py").write_text((CONFIG_DIR / f"{name}.py").read_text())
-  with pytest.raises(config_lib.ConfigError, match="config.model.input"):
+  # Level 2's input is filled from level 1's data; the data sets still differ.
+  with pytest.raises(config_lib.ConfigError, match="config.data.name: bdd_level2 has "
+                     "'bdd100k', the level below .kinetics_level1. 'kinetics600'"):
     config_lib.chain_config("bad", [tmp_path / "kinetics_level1.py",
                                     tmp_path / "bdd_level2.py"])
 

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib
+from hvg_jax import level as level_lib
 from hvg_jax import prepare_data
 from hvg_jax.data import datasets, pipeline
 
@@ -99,16 +100,20 @@ def test_bdd100k_reader(tmp_path):
 
 @pytest.mark.parametrize("annotations", ["annotations/train.txt", "kinetics-600_train.csv"])
 def test_kinetics600_reader(tmp_path, annotations):
-  """cvdfoundation's layout (annotations/train.txt) or the crawler's CSV name."""
+  """cvdfoundation's layout (annotations/train.txt) or the crawler's CSV name; a file is
+  named by its YouTube id and times, so two clips of one video are two items."""
   m = tmp_path / "kinetics"
-  rows = [("abseiling", "aaaaaaaaaaa"), ("zumba", "bbbbbbbbbbb"), ("zumba", "ccccccccccc"),
-          ("abseiling", "ddddddddddd"), ("zumba", "missingfile"), ("abseiling", "aaaaaaaaaaa")]
+  rows = [("abseiling", "aaaaaaaaaaa", 0), ("zumba", "bbbbbbbbbbb", 0),
+          ("zumba", "ccccccccccc", 0), ("abseiling", "ddddddddddd", 0),
+          ("zumba", "missingfile", 0), ("abseiling", "aaaaaaaaaaa", 0),
+          ("zumba", "aaaaaaaaaaa", 30)]
   (m / annotations).parent.mkdir(parents=True, exist_ok=True)
   with (m / annotations).open("w") as f:
     f.write("label,youtube_id,time_start,time_end,split\n")
-    for label, vid in rows:
-      f.write(f"{label},{vid},0,10,train\n")
+    for label, vid, start in rows:
+      f.write(f"{label},{vid},{start},{start + 10},train\n")
   write_video(m / "train" / "abseiling" / "aaaaaaaaaaa_000000_000010.mp4", encoded_frames(20))
+  write_video(m / "train" / "zumba" / "aaaaaaaaaaa_000030_000040.mp4", encoded_frames(8))
   write_video(m / "train" / "zumba" / "bbbbbbbbbbb_000000_000010.mp4", encoded_frames(16))
   corrupt(m / "train" / "zumba" / "ccccccccccc_000000_000010.mp4")
   write_video(m / "train" / "abseiling" / "ddddddddddd_000000_000010.mp4", encoded_frames(4))
@@ -116,9 +121,10 @@ def test_kinetics600_reader(tmp_path, annotations):
   assert builder.classes == ["abseiling", "zumba"]
   assert _reasons(builder) == ["no file", "too short", "unreadable"]
   clips = _clips(tmp_path / "tfds", "kinetics600", "train")
-  labels = sorted((c["path"].split("/")[-1][:11], int(c["label"])) for c in clips)
-  assert labels == [("aaaaaaaaaaa", 0), ("aaaaaaaaaaa", 0), ("bbbbbbbbbbb", 1),
-                    ("bbbbbbbbbbb", 1)]
+  labels = sorted((c["path"].split("/")[-1], int(c["label"])) for c in clips)
+  assert labels == [("aaaaaaaaaaa_000000_000010.mp4", 0), ("aaaaaaaaaaa_000000_000010.mp4", 0),
+                    ("aaaaaaaaaaa_000030_000040.mp4", 1), ("bbbbbbbbbbb_000000_000010.mp4", 1),
+                    ("bbbbbbbbbbb_000000_000010.mp4", 1)]
 
 
 def test_ucf101_reader_and_its_split_lists(tmp_path):
@@ -228,7 +234,7 @@ def test_a_level_trains_on_prepared_videos(encoded_folder, tmp_path):
   config.data.update(name="video_folder", dir=str(encoded_folder), num_classes=0)
   config.train.update(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
   _, state = trainer.train(config, tmp_path)
-  assert int(state["step"][...]) == 2 and trainer.level_finished(tmp_path, config)
+  assert int(state.step[...]) == 2 and level_lib.is_finished(tmp_path, config.train.num_steps)
 
 
 def test_preparing_again_is_refused_and_bad_flags_are_errors(encoded_folder, tmp_path):

@@ -11,11 +11,12 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import config_lib
+from hvg_jax import benchmark, config_lib
+from hvg_jax import level as level_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.eval import embed, evaluation, frechet, i3d, i3d_weights, real_data
+from hvg_jax.eval.best import BestGenerator
 from hvg_jax.train import trainer
-from hvg_jax.train.best import BestGenerator
 
 sys.path.insert(0, str(REPO / "tests"))
 from test_chain import _random_levels  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -34,7 +35,7 @@ def tiny_weights(tmp_path_factory):
 def random_chain(tmp_path_factory):
   """An export of the demo chain's two tiny levels, untrained (8 -> 16 frames, 8 px)."""
   path = tmp_path_factory.mktemp("chain") / "export"
-  chain_levels.write_export(path, _random_levels(["demo_level1", "demo_level2"]))
+  level_lib.write_export(path, _random_levels(["demo_level1", "demo_level2"]))
   return path
 
 
@@ -109,13 +110,14 @@ def test_without_a_weights_file_fvd_uses_the_package_and_psd_needs_none(random_c
 
 
 def test_fvd_tells_real_clips_from_structureless_ones(tiny_weights):
-  """Two draws of real clips are far closer than real clips and the same pixels shuffled."""
+  """Two draws of real clips are far closer than real clips and the same pixels shuffled
+  (16 clips a side: about 9x, as with 32)."""
   config = config_lib.load_config(CONFIG_DIR / "demo_level2.py", "runlocal")
   embedder = embed.Embedder(i3d_weights.load(tiny_weights), batch=4)
 
   def clips(seed):
     return np.concatenate([v for v, _ in real_data.clips(
-        config, split="train", num=32, frames=9, seed=seed, batch=4)])
+        config, split="train", num=16, frames=9, seed=seed, batch=4)])
 
   a, b = clips(0), clips(1)
   assert not np.array_equal(a, b)
@@ -143,13 +145,23 @@ def test_preprocessing_is_the_reference_codes(rng):
 
 def test_settings_come_from_config_protocol_and_flags():
   config = config_lib.load_config(CONFIG_DIR / "bdd_level3.py")
-  s = evaluation.Settings.from_config(config.eval)
+  s = evaluation.settings(config.eval)
   assert (s.num_clips, s.clip_frames, s.metrics) == (2048, 16,
-                                                      ["fvd", "fid", "is", "psd", "grounding"])
-  s = evaluation.Settings.from_config(config.eval, **evaluation.PROTOCOLS["hvg_48"], seed=3)
+                                                      ("fvd", "fid", "is", "psd", "grounding"))
+  s = evaluation.settings(config.eval, **evaluation.PROTOCOLS["hvg_48"], seed=3)
   assert (s.num_clips, s.clip_frames, s.seed) == (2048, 48, 3)
   with pytest.raises(config_lib.ConfigError, match="config.eval.metrics"):
-    evaluation.Settings.from_config(config.eval, metrics="fvd,lpips")
+    evaluation.settings(config.eval, metrics="fvd,lpips")
+  with pytest.raises(config_lib.ConfigError, match="unknown evaluation settings"):
+    evaluation.settings(config.eval, num_clip=3)
+  # Frozen, and one chain's checks do not change what the next one is evaluated with.
+  with pytest.raises((AttributeError, TypeError, ValueError)):
+    s.num_clips = 5
+  level1 = benchmark.random_levels([config_lib.load_config(CONFIG_DIR / "demo_level1.py",
+                                                           "runlocal")])
+  s = evaluation.settings(config.eval, metrics="psd,grounding")
+  assert evaluation.checked(s, level1).metrics == ("psd",)
+  assert s.metrics == ("psd", "grounding")
   config.eval.clip_frames = 8
   with pytest.raises(config_lib.ConfigError, match="at least 9 frames"):
     config_lib.validate(config)
@@ -178,7 +190,7 @@ def test_training_evaluates_and_keeps_the_best_generator(tiny_weights, tmp_path)
   assert level.stats_frames == config.data.frames  # statistics for the level's whole video
   assert record["settings"]["num_clips"] == 8 and record["settings"]["i3d"]
   # A later run compares with the saved best: a worse or NaN value keeps it, a better one
-  # replaces it (in a new directory, even for a step evaluated before).
+  # replaces it (even for a step evaluated before).
   keeper = BestGenerator(workdir, "fvd", record["settings"])
   calls = []
   assert not keeper.update(20, {"fvd": record["value"] + 1}, lambda: calls.append(1))
@@ -186,11 +198,16 @@ def test_training_evaluates_and_keeps_the_best_generator(tiny_weights, tmp_path)
   assert not calls and BestGenerator.load(workdir)["step"] == best_step
   assert keeper.update(best_step, {"fvd": record["value"] / 2}, lambda: level)
   again = BestGenerator.load(workdir)
-  assert again["step"] == best_step and again["generator"].endswith(f"step_{best_step}_2")
-  assert [p.name for p in (workdir / "best").glob("step_*")] == [f"step_{best_step}_2"]
-  # Another metric, or other evaluation settings, start afresh.
-  assert BestGenerator(workdir, "is", record["settings"]).record is None
+  assert again["step"] == best_step and again["value"] == record["value"] / 2
+  assert [p.name for p in (workdir / "best").glob("step_*")] == [f"step_{best_step}"]
+  assert chain_levels.load(again["generator"])[0].config.name == config.name
+  # Other evaluation settings, or another metric, start afresh: the old best is set aside.
   assert BestGenerator(workdir, "fvd", dict(record["settings"], num_clips=16)).record is None
+  (aside,) = (workdir / "best_set_aside").iterdir()
+  assert [p.name for p in aside.glob("step_*")] == [f"step_{best_step}"]
+  aside.rename(workdir / "best")
+  assert BestGenerator.load(workdir)["step"] == best_step
+  assert BestGenerator(workdir, "is", record["settings"]).record is None
 
 
 def test_training_without_the_weights_fails_before_compiling(tmp_path):
@@ -200,3 +217,24 @@ def test_training_without_the_weights_fails_before_compiling(tmp_path):
   with pytest.raises(i3d_weights.MissingWeightsError, match="hvg_jax.convert_i3d"):
     trainer.train(config, tmp_path / "run")
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_an_evaluator_reuses_its_compiled_programs_for_new_weights():
+  """A level in training evaluated again (new weights, same networks) runs the programs
+  compiled for the first evaluation: no new trace."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  levels = _random_levels(["demo_level1", "demo_level2"])
+  s = evaluation.settings(levels[-1].config.eval, metrics="grounding", num_clips=4, batch=4,
+                          standing_passes=1)
+  evaluator = evaluation.Evaluator(s, progress=False)
+  first = evaluator(levels, recompute=[1]).metrics
+  compiled = evaluator._sampler._generate + evaluator._sampler._statistics
+  traced = [f._cache_size() for f in compiled]
+  later = dataclasses.replace(levels[-1], params=jax.tree.map(lambda x: x * 1.5,
+                                                              levels[-1].params))
+  second = evaluator(levels[:-1] + [later], recompute=[1]).metrics
+  assert evaluator._sampler.levels[-1] is later
+  assert evaluator._sampler._generate + evaluator._sampler._statistics == compiled
+  assert [f._cache_size() for f in compiled] == traced
+  assert first["grounding"] != second["grounding"]  # the new weights were used

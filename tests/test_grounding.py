@@ -9,10 +9,10 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR
-from hvg_jax import config_lib, video_ops
+from hvg_jax import config_lib, runtime, video_ops
 from hvg_jax.data import pipeline
 from hvg_jax.eval import grounding, real_data
-from hvg_jax.layers import sampling_mode
+from hvg_jax.layers import sampling_view
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 
@@ -36,7 +36,7 @@ def grounding_ratio(config, graphdef, state, num: int = 32) -> float:
   views of held-out clips (another split), G on the batch's statistics."""
   shapes = config_lib.level_shapes(config)
   g = nnx.merge(graphdef, state).generator
-  sampling_mode(g, standing_stats=False)
+  g = sampling_view(g, standing_stats=False)
   clips, labels = next(real_data.clips(config, split="test", num=num, frames=shapes.train_frames,
                                        seed=0, batch=num))
   high = jnp.asarray(clips, jnp.float32) / 127.5 - 1.0
@@ -48,19 +48,20 @@ def grounding_ratio(config, graphdef, state, num: int = 32) -> float:
 
 
 def train(config, steps: int):
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   graphdef, state = state_lib.initial_state(config, mesh)
   before = grounding_ratio(config, graphdef, state)
   step = step_lib.make_train_step(config, graphdef, mesh)
   batches = pipeline.iterate(pipeline.level_dataset(config, pipeline.get_source(config)), 0,
                              num_threads=2, prefetch=2)
   for _ in range(steps):
-    state, _ = step(state, state_lib.put_batch(mesh, next(batches)), None)
+    state, _ = step(state, runtime.put_batch(mesh, next(batches)), None)
   return before, grounding_ratio(config, graphdef, state)
 
 
 @pytest.mark.usefixtures("optimized")
 def test_an_upsampler_on_real_inputs_learns_to_follow_them():
-  before, after = train(tiny_level2(), steps=300)
+  """150 steps: the ratio goes from about 0.98 to about 0.33 (0.12 after 300)."""
+  before, after = train(tiny_level2(), steps=150)
   assert before > 0.8, before  # untrained: its output has nothing to do with the input
   assert after < 0.5, (before, after)

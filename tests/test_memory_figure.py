@@ -8,8 +8,7 @@ import jax
 import pytest
 
 from conftest import CONFIG_DIR, REPO
-from hvg_jax import benchmark, config_lib
-from hvg_jax.train import state as state_lib
+from hvg_jax import benchmark, config_lib, runtime
 
 _spec = importlib.util.spec_from_file_location("memory_vs_length",
                                                REPO / "benchmarks" / "memory_vs_length.py")
@@ -25,11 +24,11 @@ def _lowered(level1_frames):
   level2.data.update(frames=2 * level1_frames)
   level2.model.input.frames = level1_frames
   config_lib.check_levels([level1, level2])
-  mesh = state_lib.make_mesh(jax.devices()[:1])
+  mesh = runtime.make_mesh(jax.devices()[:1])
   train_step, (state, batch, lower) = benchmark.training_program(level2, [level1], mesh,
                                                                  abstract=True)
   return (train_step.lower(state, batch, lower).as_text(),
-          train_step.inputs.lower(lower, state["step"]).as_text())
+          train_step.inputs.lower(lower, state.step).as_text())
 
 
 def test_the_update_is_the_same_program_whatever_the_lower_video_length():

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from hvg_jax.layers import (SpectralVector, reset_standing_stats, sampling_mode,
-                            standing_stats_mode)
+from hvg_jax.layers import (SpectralVector, reset_standing_stats, sampling_view,
+                            standing_stats_view)
 from hvg_jax.models import (Level1Generator, MatchingDiscriminator, SpatialDiscriminator,
                             TemporalDiscriminator, UpsamplingGenerator, select_frames)
 
 
 def _batch_statistics_mode(model):
   """Fixed spectral-norm vectors, BatchNorm on the batch's per-frame statistics."""
-  sampling_mode(model, standing_stats=False)
+  model = sampling_view(model, standing_stats=False)
   return model
 
 
@@ -185,18 +185,18 @@ def test_standing_statistics_passes_freeze_spectral_norm(rng):
   g = _upsampler()
   z = rng.normal(size=(2, 4)).astype(np.float32)
   low = rng.uniform(-1, 1, size=(2, 6, 8, 8, 3)).astype(np.float32)
-  sampling_mode(g)
+  g = sampling_view(g)
   with pytest.raises(ValueError, match="standing statistics are empty"):
     g(z, low)
   u_before = jax.tree.map(np.asarray, nnx.state(g, SpectralVector))
   reset_standing_stats(g, 12)
-  standing_stats_mode(g)
+  g = standing_stats_view(g)
   for _ in range(3):
     g(rng.normal(size=(2, 4)).astype(np.float32), low)
   u_after = jax.tree.map(np.asarray, nnx.state(g, SpectralVector))
   jax.tree.map(np.testing.assert_array_equal, u_before, u_after)
   assert int(g.head.bn.count[...]) == 3
-  sampling_mode(g)
+  g = sampling_view(g)
   a, b = np.asarray(g(z, low)), np.asarray(g(z[:1], low[:1]))
   # On standing statistics a video no longer depends on the rest of its batch.
   np.testing.assert_allclose(a[:1], b, atol=1e-5)

@@ -11,12 +11,9 @@ import time
 
 import jax
 import numpy as np
-from flax import nnx
 
-from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import config_lib
-from hvg_jax.train import state as state_lib
-from hvg_jax.train.checkpoints import Checkpoints
+from conftest import PYTHON, REPO, saved_demo_level1_state, subprocess_env
+from hvg_jax.checkpoints import Checkpoints
 
 CONFIG = "configs/demo_level1.py:runlocal"  # batch 4: 2 per process
 
@@ -35,7 +32,8 @@ def _train(workdir, num_steps, processes, *, checkpoint_every=2, sigterm_after=N
              f"--config.train.checkpoint_every={checkpoint_every}", "--config.train.log_every=1",
              # The papers' rates: at the demo's tenfold rates four GAN steps amplify the
              # order of the cross-device sums beyond rounding.
-             "--config.train.g_lr=1e-4", "--config.train.d_lr=5e-4"]
+             "--config.train.g_lr=1e-4", "--config.train.d_lr=5e-4",
+             "--config.sample.standing_passes=1"]
   env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=1")
   if processes == 1:
     runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -75,15 +73,8 @@ def _state_steps(workdir):
 
 
 def _state(workdir, step):
-  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
-  mesh = state_lib.make_mesh(jax.devices()[:1])
-  _, abstract = state_lib.abstract_state(config, mesh)
-  checkpoints = Checkpoints(workdir)
-  try:
-    assert checkpoints.latest_step() == step
-    return jax.device_get(nnx.to_pure_dict(checkpoints.restore(step, abstract)))
-  finally:
-    checkpoints.close()
+  assert _state_steps(workdir)[-1] == step
+  return saved_demo_level1_state(workdir, step)
 
 
 def test_two_processes_stop_together_on_sigterm_resume_and_match_one(tmp_path):

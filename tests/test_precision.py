@@ -7,14 +7,14 @@ import optax
 from flax import nnx
 
 from conftest import CONFIG_DIR
-from hvg_jax import config_lib
+from hvg_jax import config_lib, runtime
 from hvg_jax.benchmark import synthetic_batch
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 
 
 def _run(config, steps=3):
-  mesh = state_lib.make_mesh(jax.devices()[:1])
+  mesh = runtime.make_mesh(jax.devices()[:1])
   graphdef, state = state_lib.initial_state(config, mesh)
   params0 = jax.device_get(nnx.state(nnx.merge(graphdef, state), nnx.Param))  # donated below
   train_step = step_lib.make_train_step(config, graphdef, mesh)

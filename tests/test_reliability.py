@@ -13,13 +13,9 @@ import subprocess
 import jax
 import numpy as np
 import pytest
-from flax import nnx
 
-from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import config_lib
-from hvg_jax.train import state as state_lib
+from conftest import PYTHON, REPO, saved_demo_level1_state, subprocess_env
 from hvg_jax.train import workdir_lock
-from hvg_jax.train.checkpoints import Checkpoints
 
 STEPS = ["--config.train.num_steps=6", "--config.train.checkpoint_every=2",
          "--config.train.keep_checkpoints=3", "--config.sample.standing_passes=1"]
@@ -34,17 +30,7 @@ def _main(workdir, *flags, shell_prefix="", **env):
                         text=True, timeout=600)
 
 
-def _state(workdir, step):
-  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
-  _, abstract = state_lib.abstract_state(config, state_lib.make_mesh(jax.devices()[:1]))
-  checkpoints = Checkpoints(workdir)
-  try:
-    return jax.device_get(nnx.to_pure_dict(checkpoints.restore(step, abstract)))
-  finally:
-    checkpoints.close()
-
-
-def _assert_same_state(a, b):
+def _assert_samesaved_demo_level1_state(a, b):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
@@ -54,7 +40,7 @@ def finished_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("reliability") / "uninterrupted"
   run = _main(workdir)
   assert run.returncode == 0, run.stderr[-3000:]
-  return workdir, _state(workdir, 6)
+  return workdir, saved_demo_level1_state(workdir, 6)
 
 
 def _truncate_data(step_dir):
@@ -98,7 +84,7 @@ def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_i
   assert "Traceback" not in run.stderr
   (aside,) = (workdir / "checkpoints_unreadable").iterdir()  # kept, not deleted
   assert aside.name.startswith("6.")
-  _assert_same_state(_state(workdir, 6), final)
+  _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
 def test_a_checkpoint_without_its_commit_metadata_still_restores(finished_run, tmp_path):
@@ -145,7 +131,7 @@ def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(fin
   run = _main(workdir)
   assert run.returncode == 0, run.stderr[-3000:]
   assert "from the checkpoint of step 4" in run.stderr
-  _assert_same_state(_state(workdir, 6), final)
+  _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
 def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):

@@ -5,15 +5,15 @@ import numpy as np
 from flax import nnx
 
 from conftest import CONFIG_DIR
-from hvg_jax import config_lib
-from hvg_jax.train import state as state_lib
-from hvg_jax.train import step as step_lib
+from hvg_jax import config_lib, runtime
 from hvg_jax.benchmark import random_levels, synthetic_batch
 from hvg_jax.chain import generate as gen
+from hvg_jax.train import state as state_lib
+from hvg_jax.train import step as step_lib
 
 
 def _step(config, lower_configs):
-  mesh = state_lib.make_mesh(jax.devices()[:1])
+  mesh = runtime.make_mesh(jax.devices()[:1])
   lower = random_levels(lower_configs)
   lower_levels = gen.LowerLevels(lower, config_lib.level_shapes(config).input_train_frames)
   graphdef, state = state_lib.initial_state(config, mesh)

@@ -20,9 +20,9 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import benchmark, config_lib, models
+from hvg_jax import benchmark, config_lib, models, runtime
 from hvg_jax.chain import generate as gen
-from hvg_jax.layers import FrameBatchNorm, sampling_mode, training_mode
+from hvg_jax.layers import FrameBatchNorm, sampling_view, training_view
 from hvg_jax.models import select_frames
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
@@ -140,10 +140,9 @@ def test_same_networks_same_outputs(kind):
   _assert_same_buffers(fd, td, "D after the power iteration")
 
   z1 = rng.normal(size=(b, level1.model.g.z_dim)).astype(np.float32)
-  for mode, torch_mode in ((sampling_mode, t1.eval), (training_mode, t1.train)):
-    mode(f1)
+  for mode, torch_mode in ((sampling_view, t1.eval), (training_view, t1.train)):
     torch_mode()
-    out_f = np.asarray(f1(z1, labels))
+    out_f = np.asarray(mode(f1)(z1, labels))
     out_t = _n(t1(torch.from_numpy(z1), torch.from_numpy(labels).long()))
     _assert_close(out_t, out_f, 0, 2e-5, f"G1 output, {mode.__name__}")
 
@@ -181,7 +180,7 @@ def test_one_training_iteration_equals_hvg_jax():
   after 2 D updates and 1 G update with Adam; the frozen level 1 unchanged. On the
   runlocal chain: its step is the program the benchmark script test compiles too."""
   level1, level2 = _chain("runlocal")
-  mesh = state_lib.make_mesh(jax.devices()[:1])
+  mesh = runtime.make_mesh(jax.devices()[:1])
   # Frozen level 1 with standing statistics from one pass (random ones saturate tanh).
   (lv1,) = benchmark.random_levels([level1])
   length = lv1.stats_frames

@@ -10,12 +10,13 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import config_lib
+from hvg_jax import config_lib, runtime
+from hvg_jax import level as level_lib
+from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.data import pipeline
-from hvg_jax.layers import sampling_mode
+from hvg_jax.layers import sampling_view
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import trainer
-from hvg_jax.train.checkpoints import Checkpoints
 
 
 def _demo(arg="runlocal", **train):
@@ -53,7 +54,7 @@ def test_resume_continues_exactly(tmp_path):
   config.train.num_steps = 2 * n
   _, resumed = trainer.train(config, tmp_path / "resumed")
   _, straight = trainer.train(config, tmp_path / "straight")
-  assert int(resumed["step"][...]) == 2 * n
+  assert int(resumed.step[...]) == 2 * n
   for a, b in zip(_leaves(resumed), _leaves(straight)):
     np.testing.assert_array_equal(a, b)
   assert Checkpoints(tmp_path / "resumed", config).latest_step() == 2 * n
@@ -88,27 +89,26 @@ def test_an_upsampling_level_trains_one_step_on_generated_inputs():
   1, the matching discriminator judging both."""
   from hvg_jax import models
   from hvg_jax.chain import generate as chain_gen
-  from hvg_jax.chain import levels as chain_levels
   from hvg_jax.chain.sampler import ChainSampler
   from hvg_jax.train import step as step_lib
   config = config_lib.load_config(CONFIG_DIR / "ssw_bdd_level2.py", "runlocal")
   config.data.name = "demo"
   level1_config = config_lib.load_config(CONFIG_DIR / "ssw_bdd_level1.py", "runlocal")
-  level1 = chain_levels.frozen_level(
+  level1 = level_lib.frozen_level(
       level1_config, *nnx.split(models.build_generator(level1_config, rngs=nnx.Rngs(1))),
       source="random")
   (level1.stats,) = ChainSampler([level1], progress=False).standing_statistics(
       [25], passes=1, batch=2, key=jax.random.key(0), recompute=[0])
   shapes = config_lib.level_shapes(config)
   lower = chain_gen.LowerLevels([level1], shapes.input_train_frames)
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   graphdef, state = state_lib.initial_state(config, mesh)
   before = jax.device_get(nnx.state(nnx.merge(graphdef, state).generator, nnx.Param))
 
   step = step_lib.make_train_step(config, graphdef, mesh, lower)
   batch = pipeline.level_dataset(config, pipeline.get_source(config))[0]
   assert batch["video"].shape[2:] == (12, 16, 16, 3)  # 12-frame windows of the level
-  state, metrics = step(state, state_lib.put_batch(mesh, batch), lower.arrays)
+  state, metrics = step(state, runtime.put_batch(mesh, batch), lower.arrays)
   assert {"d_real/matching", "d_fake/matching"} <= set(metrics)
   assert all(np.isfinite(float(v)) for v in metrics.values())
   after = nnx.state(nnx.merge(graphdef, state).generator, nnx.Param)
@@ -119,20 +119,19 @@ def test_an_upsampling_level_trains_one_step_on_generated_inputs():
 def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(tmp_path):
   """The last step's state is saved before the standing statistics are computed; a level
   whose finish was lost (a crash in between) is finished by running the command again."""
-  from hvg_jax.chain import levels as chain_levels
   config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
   trainer.train(config, tmp_path)
-  assert chain_levels.finished_steps(tmp_path) == [2]
-  assert trainer.level_finished(tmp_path, config)
-  first = chain_levels.load_workdir(tmp_path)
+  assert level_lib.finished_steps(tmp_path) == [2]
+  assert level_lib.is_finished(tmp_path, config.train.num_steps)
+  first = level_lib.load_workdir(tmp_path)
   counts = {int(x) for x in jax.tree.leaves(first.stats) if x.ndim == 0}
   assert first.stats_frames == 8 and counts == {4}  # runlocal: 4 dummy passes
   (tmp_path / "generator").rename(tmp_path / "lost")
-  assert not trainer.level_finished(tmp_path, config)
-  with pytest.raises(chain_levels.ChainError, match="is unfinished: 2 of 2 steps"):
-    chain_levels.load_workdir(tmp_path)
+  assert not level_lib.is_finished(tmp_path, config.train.num_steps)
+  with pytest.raises(level_lib.ChainError, match="is unfinished: 2 of 2 steps"):
+    level_lib.load_workdir(tmp_path)
   trainer.train(config, tmp_path)
-  again = chain_levels.load_workdir(tmp_path)
+  again = level_lib.load_workdir(tmp_path)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.arrays),
                jax.device_get(first.arrays))
 
@@ -180,10 +179,11 @@ def _frechet(a, b):
 
 
 def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
-  """300 steps bring the samples' feature statistics measurably closer to the data's."""
+  """150 steps bring the samples' feature statistics measurably closer to the data's (to
+  about 0.36 of the untrained distance; 0.31 after 300)."""
   del optimized
-  config = _demo(batch_size=16, num_steps=300, checkpoint_every=300, log_every=100,
-                 sample_every=300)
+  config = _demo(batch_size=16, num_steps=150, checkpoint_every=150, log_every=50,
+                 sample_every=150)
   config.model.g.ch = config.model.d.ch = 8
   source = pipeline.get_source(config)
   shapes = config_lib.level_shapes(config)
@@ -199,17 +199,17 @@ def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
   def distance(graphdef, state):
     @jax.jit
     def sample(state, z, y):
-      g = trainer._sampling_generator(nnx.merge(graphdef, state))  # the EMA G the level samples
-      sampling_mode(g, standing_stats=False)
+      g = level_lib.sampling_generator(nnx.merge(graphdef, state))  # the EMA G the level samples
+      g = sampling_view(g, standing_stats=False)
       return g(z, y)
     fake = np.concatenate([np.asarray(sample(state, z[i:i + 128], labels[i:i + 128]))
                            for i in range(0, 512, 128)])
     return _frechet(real_features, _features(fake, projection))
 
-  before = distance(*state_lib.initial_state(config, state_lib.make_mesh()))
+  before = distance(*state_lib.initial_state(config, runtime.make_mesh()))
   after = distance(*trainer.train(config, tmp_path))
   assert after < 0.5 * before, (before, after)
-  assert (tmp_path / "samples" / "step_00000300.gif").exists()
+  assert (tmp_path / "samples" / "step_00000150.gif").exists()
 
 
 def test_hinge_losses_concatenate_the_discriminators():
@@ -232,13 +232,13 @@ def test_ema_of_the_generator():
   from hvg_jax.layers import SpectralVector
   from hvg_jax.train import step as step_lib
   config = _demo(ema_decay=0.25, ema_start=1)
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   graphdef, state = state_lib.initial_state(config, mesh)
   step = step_lib.make_train_step(config, graphdef, mesh)
   ds = pipeline.level_dataset(config, pipeline.get_source(config))
   generators = []
   for i in range(2):
-    state, _ = step(state, state_lib.put_batch(mesh, ds[i]), None)
+    state, _ = step(state, runtime.put_batch(mesh, ds[i]), None)
     gan = nnx.merge(graphdef, jax.device_get(state))
     generators.append((nnx.state(gan.generator, nnx.Param),
                        nnx.state(gan.ema_generator, nnx.Param)))

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from hvg_jax.chain.levels import FrozenLevel, stats_frames
-from hvg_jax.layers import SeparableConv3D, StandingStat, sampling_mode, standing_stats_mode
+from hvg_jax.layers import SeparableConv3D, StandingStat, sampling_view, standing_stats_view
+from hvg_jax.level import FrozenLevel, stats_frames
 
 
 def temporal_radius(level: FrozenLevel) -> int:
@@ -65,7 +65,7 @@ def generate(level: FrozenLevel, params, stats, z, low, labels):
   """The level's output for the frames ``stats`` cover: level 1 unrolled to that length; an
   upsampler on input ``low`` (whose length it must match)."""
   g = nnx.merge(level.graphdef, params, stats)
-  sampling_mode(g)
+  g = sampling_view(g)
   if level.shapes.upsampling:
     return g(z, low, labels)
   return g(z, labels, num_frames=stats_frames(stats))
@@ -88,7 +88,7 @@ def generate_per_sample(level: FrozenLevel, params, stats, z, low, labels, out_s
 def batch_statistics(level: FrozenLevel, params, length: int, z, low, labels) -> nnx.State:
   """The per-frame BatchNorm statistics of one pass over ``length`` output frames."""
   g = nnx.merge(level.graphdef, params, fresh_stats(level.stats, length))
-  standing_stats_mode(g)
+  g = standing_stats_view(g)
   if level.shapes.upsampling:
     g(z, low, labels)
   else:

@@ -7,17 +7,16 @@ the stored ones are recomputed first (``standing_statistics``), level by level, 
 way.
 """
 
+import copy
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
-from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
+from hvg_jax import runtime
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain.levels import ChainError, FrozenLevel
+from hvg_jax.level import ChainError, FrozenLevel
 
 
 def level_lengths(levels: list[FrozenLevel], top_frames: int | None = None) -> list[int]:
@@ -39,23 +38,6 @@ def level_lengths(levels: list[FrozenLevel], top_frames: int | None = None) -> l
   return lengths
 
 
-def put_per_example(x, mesh):
-  """A per-example host array on the devices: split over the mesh's ``data`` axis when it
-  divides (every process passes the whole array), else on the default device."""
-  if x is None:
-    return None
-  x = np.asarray(x)
-  if mesh is None or x.shape[0] % mesh.size:
-    return jnp.asarray(x)
-  sharding = NamedSharding(mesh, P("data"))
-  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
-
-def fetch(x) -> np.ndarray:
-  """A (possibly multi-process) device array as a host array on every process."""
-  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
 class ChainSampler:
   """Samples a chain's videos; the compiled functions are kept between calls.
 
@@ -71,12 +53,26 @@ class ChainSampler:
     self._statistics = [jax.jit(functools.partial(gen.batch_statistics, lv),
                                 static_argnums=1) for lv in levels]
 
+  def for_levels(self, levels: list[FrozenLevel]) -> "ChainSampler":
+    """A sampler of ``levels``; when they are the same networks as this one's (graphdefs,
+    configs, statistics layout), e.g. a level in training at a later step, it shares this
+    one's compiled functions: new weights are new arguments, not a new trace."""
+    same = len(levels) == len(self.levels) and all(
+        a.graphdef == b.graphdef and a.config == b.config
+        and jax.tree.structure(a.stats) == jax.tree.structure(b.stats)
+        for a, b in zip(levels, self.levels))
+    if not same:
+      return ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+    other = copy.copy(self)
+    other.levels = levels
+    return other
+
   def _put(self, x):
-    return put_per_example(x, self.mesh)
+    return runtime.put_per_example(x, self.mesh)
 
   @staticmethod
   def _fetch(x) -> np.ndarray:
-    return fetch(x)
+    return runtime.fetch(x)
 
   def chunk(self, k: int) -> int:
     """Input frames each chunk of level k outputs: its training window."""
@@ -172,12 +168,7 @@ class ChainSampler:
   def _place(self, stats):
     """Host statistics as device arrays: replicated over the mesh (every process holds the
     same values), or on the default device."""
-    if self.mesh is None:
-      return jax.tree.map(jnp.asarray, stats)
-    sharding = NamedSharding(self.mesh, P())
-    return jax.tree.map(
-        lambda x: jax.make_array_from_callback(x.shape, sharding, lambda i: np.asarray(x)[i]),
-        stats)
+    return runtime.put_replicated(stats, self.mesh)
 
 
 def random_labels(key, level: FrozenLevel, batch: int):

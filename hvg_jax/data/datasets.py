@@ -31,6 +31,7 @@ from absl import logging
 from etils import epath
 
 from hvg_jax.data.video_decode import VIDEO_SUFFIXES, VideoError, read_video
+from hvg_jax.errors import UserError
 
 
 @dataclasses.dataclass
@@ -140,6 +141,15 @@ class Bdd100k(_VideoClips, skip_registration=True):
     return splits
 
 
+def _kinetics_clip_name(row) -> str:
+  """A clip's file stem, <youtube_id>_<start:06d>_<end:06d>: one YouTube video can give
+  several clips, so the id alone does not name a file."""
+  try:
+    return f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}"
+  except (KeyError, TypeError, ValueError):  # no times: the file is named by the id
+    return row["youtube_id"]
+
+
 class Kinetics600(_VideoClips, skip_registration=True):
   """Kinetics-600 (600 classes) from the official CSV annotations and downloaded clips."""
 
@@ -175,13 +185,14 @@ class Kinetics600(_VideoClips, skip_registration=True):
     index = {c: i for i, c in enumerate(self.classes)}
     splits = {}
     for split, (name, split_rows) in rows.items():
-      files = {p.stem[:11]: p for p in _videos_under(manual_dir / name)} \
+      files = {p.stem: p for p in _videos_under(manual_dir / name)} \
           if (manual_dir / name).is_dir() else {}
       items, seen = [], set()
       for r in split_rows:
-        path = files.get(r["youtube_id"])
+        key = _kinetics_clip_name(r)
+        path = files.get(key) or files.get(r["youtube_id"])
         if path is None:
-          self._skip(f"{name}/{r['youtube_id']}", "listed in the annotations, no video file")
+          self._skip(f"{name}/{key}", "listed in the annotations, no video file")
         elif path not in seen:  # a clip listed twice is stored once
           seen.add(path)
           items.append(Item(path, index[r["label"]]))
@@ -240,7 +251,7 @@ BUILDERS = {"bdd100k": Bdd100k, "kinetics600": Kinetics600, "ucf101": Ucf101,
             "video_folder": VideoFolder}
 
 
-class NotPreparedError(FileNotFoundError):
+class NotPreparedError(UserError, FileNotFoundError):
   """The data set has not been prepared in the data directory."""
 
 

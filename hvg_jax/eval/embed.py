@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from hvg_jax.chain.sampler import fetch, put_per_example
+from hvg_jax import runtime
 from hvg_jax.eval import resize
 
 SIZE = 224
@@ -41,8 +40,7 @@ class Embedder:
     self.batch = batch
     self.mesh = mesh
     if mesh is not None:
-      replicated = NamedSharding(mesh, P())
-      self.state = jax.device_put(self.state, replicated)
+      self.state = jax.device_put(self.state, runtime.replicated(mesh))
 
   def __call__(self, clips: np.ndarray) -> dict[str, np.ndarray]:
     """{"logits": (N, classes), "features": (N, 1024)} of (N, T, H, W, 3) uint8 clips."""
@@ -55,7 +53,7 @@ class Embedder:
       n = len(part)
       if n < self.batch:
         part = np.concatenate([part, np.repeat(part[-1:], self.batch - n, axis=0)])
-      result = _embed(self.graphdef, self.state, put_per_example(part, self.mesh))
+      result = _embed(self.graphdef, self.state, runtime.put_per_example(part, self.mesh))
       for k in out:
-        out[k].append(fetch(result[k])[:n])
+        out[k].append(runtime.fetch(result[k])[:n])
     return {k: np.concatenate(v).astype(np.float64) for k, v in out.items()}

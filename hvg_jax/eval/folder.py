@@ -16,16 +16,17 @@ import numpy as np
 from tqdm import tqdm
 
 from hvg_jax.data import video_decode
+from hvg_jax.errors import UserError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 SUFFIXES = (*video_decode.VIDEO_SUFFIXES, ".gif", *ARRAY_SUFFIXES)
 
 
-class FolderError(ValueError):
+class FolderError(UserError, ValueError):
   """A folder that cannot give the clips asked for."""
 
 
-class ClipError(ValueError):
+class ClipError(UserError, ValueError):
   """A file that cannot be used as a clip."""
 
 

@@ -37,6 +37,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from hvg_jax.errors import UserError
 from hvg_jax.eval import i3d as i3d_lib
 from hvg_jax.eval import numpy_pickle, torch_file
 
@@ -51,11 +52,11 @@ PACKAGE_FILE = ("weights", "i3d-kinetics-400.ckpt")
 _BN = ("scale", "bias", "mean", "var")
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError, ValueError):
   """A weights file or checkpoint does not match the I3D network."""
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
   """No I3D weights file where one was named (or none named)."""
 
 

@@ -13,8 +13,10 @@ import struct
 
 import numpy as np
 
+from hvg_jax.errors import UserError
 
-class PickleFileError(ValueError):
+
+class PickleFileError(UserError, ValueError):
   """The file is not a plain pickle of nested dicts of numeric arrays."""
 
 

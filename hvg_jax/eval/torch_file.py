@@ -18,6 +18,8 @@ import zipfile
 
 import numpy as np
 
+from hvg_jax.errors import UserError
+
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _STORAGE_DTYPES = {
     "DoubleStorage": np.float64, "FloatStorage": np.float32, "HalfStorage": np.float16,
@@ -27,7 +29,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class TorchFileError(ValueError):
+class TorchFileError(UserError, ValueError):
   """The file is not a plain PyTorch state dict this reader can load safely."""
 
 

@@ -2,7 +2,7 @@
 
 from hvg_jax.layers.blocks import DBlock, GBlock
 from hvg_jax.layers.convgru import ConvGRU
-from hvg_jax.layers.modes import sampling_mode, standing_stats_mode, training_mode
+from hvg_jax.layers.modes import sampling_view, standing_stats_view, training_view
 from hvg_jax.layers.norm import FrameBatchNorm, StandingStat, reset_standing_stats
 from hvg_jax.layers.projection import ProjectionHead
 from hvg_jax.layers.separable import SeparableConv3D

@@ -1,34 +1,32 @@
 """How a model's stateful layers behave: training, sampling, standing-statistics passes.
 
-Spectral norm and BatchNorm both read ``use_running_average`` (so ``model.train()`` and
-``model.eval()`` switch both), but the standing-statistics passes need them apart: BatchNorm
-on batch statistics while spectral norm stays frozen.
+Each function returns an ``nnx.view`` of the model: the same parameters and state (updates
+through the view, such as accumulated standing statistics, reach the model), the layers'
+flags set for the mode; the model itself is left as it was. Spectral norm and BatchNorm are
+set apart (``set_view`` of SpectralNormalized and FrameBatchNorm), because the
+standing-statistics passes need BatchNorm on batch statistics while spectral norm stays
+frozen. A model is built in training mode.
 """
 
 from flax import nnx
 
-from hvg_jax.layers.norm import FrameBatchNorm
-from hvg_jax.layers.spectral import SpectralNormalized
+
+def _view(model, power_iteration: bool, standing_stats: bool, accumulate: bool):
+  return nnx.view(model, power_iteration=power_iteration, standing_stats=standing_stats,
+                  accumulate_standing_stats=accumulate, raise_if_not_found=False)
 
 
-def _set(model, spectral_frozen: bool, standing: bool, accumulate: bool):
-  model.set_attributes(SpectralNormalized, use_running_average=spectral_frozen,
-                       raise_if_not_found=False)
-  model.set_attributes(FrameBatchNorm, use_running_average=standing,
-                       accumulate_standing_stats=accumulate, raise_if_not_found=False)
-
-
-def training_mode(model: nnx.Module):
+def training_view(model):
   """One power iteration per call; BatchNorm on the batch's per-frame statistics."""
-  _set(model, spectral_frozen=False, standing=False, accumulate=False)
+  return _view(model, power_iteration=True, standing_stats=False, accumulate=False)
 
 
-def sampling_mode(model: nnx.Module, standing_stats: bool = True):
+def sampling_view(model, standing_stats: bool = True):
   """Frozen spectral norm; BatchNorm on the standing statistics, or on the batch's."""
-  _set(model, spectral_frozen=True, standing=standing_stats, accumulate=False)
+  return _view(model, power_iteration=False, standing_stats=standing_stats, accumulate=False)
 
 
-def standing_stats_mode(model: nnx.Module):
+def standing_stats_view(model):
   """For the dummy passes before sampling: frozen spectral norm, BatchNorm on batch
   statistics that are also folded into the standing ones."""
-  _set(model, spectral_frozen=True, standing=False, accumulate=True)
+  return _view(model, power_iteration=False, standing_stats=False, accumulate=True)

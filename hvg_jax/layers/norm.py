@@ -58,6 +58,15 @@ class FrameBatchNorm(nnx.Module):
     self.use_running_average = False
     self.accumulate_standing_stats = False
 
+  def set_view(self, standing_stats: bool | None = None,
+               accumulate_standing_stats: bool | None = None):
+    """For ``nnx.view``: normalise with the standing statistics (or the batch's), and fold
+    the batch's into the standing ones."""
+    if standing_stats is not None:
+      self.use_running_average = standing_stats
+    if accumulate_standing_stats is not None:
+      self.accumulate_standing_stats = accumulate_standing_stats
+
   def reset_standing_stats(self, num_frames: int):
     """Empties the standing statistics and sizes them for ``num_frames`` timesteps."""
     self.mean.set_value(jnp.zeros((num_frames, self.features)))
@@ -77,9 +86,9 @@ class FrameBatchNorm(nnx.Module):
       count = self.count[...]
       if not isinstance(count, jax.core.Tracer) and int(count) == 0:
         raise ValueError(
-            "standing statistics are empty: run dummy passes in standing_stats_mode "
+            "standing statistics are empty: run dummy passes in standing_stats_view "
             "(hvg_jax.layers.modes) before sampling with them, or sample on batch "
-            "statistics (sampling_mode(model, standing_stats=False)).")
+            "statistics (sampling_view(model, standing_stats=False)).")
       mean, var = self.mean[...], self.var[...]
     else:
       mean = jnp.mean(x32, axis=(0, 2, 3))

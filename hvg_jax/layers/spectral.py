@@ -1,8 +1,8 @@
 """Spectrally normalised Dense, Conv (2D/3D) and Embed layers, orthogonally initialised.
 
 The weight is reparametrised as W / sigma(W) at every call (Miyato et al. 2018): the
-parameter keeps the raw W, and one power iteration per training call refines the u vector
-kept as state. Flax's ``nnx.SpectralNorm`` writes W / sigma back into the parameter at each
+parameter keeps the raw W, and one power iteration per training call refines the u and v
+vectors kept as state (Algorithm 1, as ``torch.nn.utils.spectral_norm`` computes it). Flax's ``nnx.SpectralNorm`` writes W / sigma back into the parameter at each
 call, which turns the reparametrisation into a projection of the weights and changes what
 Adam optimises, so the papers' version is implemented here (it is a few lines).
 """
@@ -25,48 +25,59 @@ class SpectralVector(nnx.BatchStat):
   statistic (filters can tell them apart)."""
 
 
-def power_iteration(matrix, u, n_steps):
-  """Returns (u, sigma) after ``n_steps`` power iterations on ``matrix`` (rows, cols).
+def power_iteration(matrix, u, v, n_steps):
+  """Returns (u, v, sigma): Miyato et al.'s Algorithm 1 on ``matrix`` (rows, cols).
 
-  ``u`` lives in the column (output) space; sigma = v . (M u) with v = M u / |M u| is the
-  estimate of the largest singular value. u and v are constants to the gradient, so
-  d sigma / dM = v u^T (Miyato et al.). With ``n_steps=0`` the stored u is used as is.
+  ``u`` lives in the column (output) space and ``v`` in the row space, as in
+  ``torch.nn.utils.spectral_norm`` and BigGAN with W = matrix^T: each step takes
+  v' = M u / |M u| from the previous u, then u' = M^T v' / |M^T v'|, and
+  sigma = v'^T M u'. u and v are constants to the gradient, so d sigma / dM = v u^T. With
+  ``n_steps=0`` the stored u and v are used as they are (sampling: the last training
+  call's sigma exactly).
   """
   for _ in range(n_steps):
-    u = _l2_normalize(matrix.T @ _l2_normalize(matrix @ u))
-  u = jax.lax.stop_gradient(u)
-  mu = matrix @ u
-  return u, jax.lax.stop_gradient(_l2_normalize(mu)) @ mu
+    v = _l2_normalize(matrix @ u)
+    u = _l2_normalize(matrix.T @ v)
+  u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+  return u, v, v @ (matrix @ u)
 
 
 class SpectralNormalized(nnx.Module):
-  """Holds an orthogonally initialised kernel and the power-iteration vector u.
+  """Holds an orthogonally initialised kernel and the power-iteration vectors u and v.
 
   The kernel's last axis is its output axis; the other axes are flattened into rows, so
   Dense (in, out), Conv (*window, in, out) and Embed (vocab, features) are all matrices.
   ``use_running_average=False`` (training, set by ``model.train()``) runs one power
-  iteration per call and stores u; ``True`` (``model.eval()``) reuses the stored u.
+  iteration per call and stores u and v; ``True`` (``model.eval()``) reuses them.
   :mod:`hvg_jax.layers.modes` sets it apart from BatchNorm's flag of the same name.
   """
 
   def __init__(self, kernel_shape: Sequence[int], *, n_power_iterations: int = 1,
                rngs: nnx.Rngs):
     kernel_shape = tuple(kernel_shape)
-    self.kernel = nnx.Param(
-        jax.nn.initializers.orthogonal()(rngs.params(), kernel_shape, jnp.float32))
-    u = jax.random.normal(rngs.params(), (kernel_shape[-1],), jnp.float32)
-    self.u = SpectralVector(_l2_normalize(u))
+    kernel = jax.nn.initializers.orthogonal()(rngs.params(), kernel_shape, jnp.float32)
+    self.kernel = nnx.Param(kernel)
+    u = _l2_normalize(jax.random.normal(rngs.params(), (kernel_shape[-1],), jnp.float32))
+    self.u = SpectralVector(u)
+    # v matches u, so sampling before any training call divides by |W u| as well.
+    self.v = SpectralVector(_l2_normalize(kernel.reshape(-1, kernel_shape[-1]) @ u))
     self.n_power_iterations = n_power_iterations
     self.use_running_average = False
 
+  def set_view(self, power_iteration: bool | None = None):
+    """For ``nnx.view``: ``power_iteration=False`` freezes u and v (sampling)."""
+    if power_iteration is not None:
+      self.use_running_average = not power_iteration
+
   def normalized_kernel(self) -> jax.Array:
-    """W / sigma(W); in training mode also advances u by the configured iterations."""
+    """W / sigma(W); in training mode also advances u and v by the configured iterations."""
     kernel = self.kernel[...]
     matrix = kernel.reshape(-1, kernel.shape[-1])
     steps = 0 if self.use_running_average else self.n_power_iterations
-    u, sigma = power_iteration(matrix, self.u[...], steps)
+    u, v, sigma = power_iteration(matrix, self.u[...], self.v[...], steps)
     if steps:
       self.u.set_value(u)
+      self.v.set_value(v)
     return kernel / jnp.where(sigma > 0, sigma, 1.0)  # an all-zero kernel stays zero
 
 

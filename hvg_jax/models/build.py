@@ -6,7 +6,7 @@ from flax import nnx
 
 from hvg_jax import config_lib
 from hvg_jax.models.discriminators import (MatchingDiscriminator, SpatialDiscriminator,
-                                           TemporalDiscriminator, VideoDiscriminator)
+                                           TemporalDiscriminator)
 from hvg_jax.models.generator import Level1Generator
 from hvg_jax.models.upsampler import UpsamplingGenerator
 
@@ -43,13 +43,13 @@ def build_generator(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
   g = config.model.g
   common = dict(resolution=shapes.resolution, num_frames=shapes.train_frames, ch=g.ch,
                 mults=tuple(g.mults), z_dim=g.z_dim, num_classes=shapes.num_classes,
-                embed_dim=g.embed_dim, dtype=_dtype(config), rngs=rngs)
+                embed_dim=g.embed_dim, remat=config.model.remat, dtype=_dtype(config),
+                rngs=rngs)
   if not shapes.upsampling:
     generator = Level1Generator(keep_unit=g.keep_unit, scan_unroll=g.scan_unroll, **common)
   else:
     generator = UpsamplingGenerator(input_resolution=shapes.input_resolution,
                                     time_factor=shapes.time_factor, **common)
-  _set_remat(generator, config.model.remat)
   return generator
 
 
@@ -58,7 +58,7 @@ def build_discriminators(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
   shapes = config_lib.level_shapes(config)
   d = config.model.d
   common = dict(ch=d.ch, mults=tuple(d.mults), num_classes=shapes.num_classes,
-                dtype=_dtype(config), rngs=rngs)
+                remat=config.model.remat, dtype=_dtype(config), rngs=rngs)
   spatial = SpatialDiscriminator(resolution=shapes.resolution,
                                  k=d.spatial_frames, **common)
   temporal = TemporalDiscriminator(resolution=shapes.resolution,
@@ -70,13 +70,4 @@ def build_discriminators(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
         input_resolution=shapes.input_resolution, time_factor=shapes.time_factor,
         num_3d_blocks=d.temporal_3d_blocks, pool=config.model.matching_pool,
         temporal_downsample=d.temporal_downsample, **common)
-  discriminators = Discriminators(spatial, temporal, matching)
-  _set_remat(discriminators, config.model.remat)
-  return discriminators
-
-
-def _set_remat(module, enabled: bool):
-  """Every G unit and D block recomputes its activations in the backward pass."""
-  for _, m in nnx.iter_modules(module):
-    if isinstance(m, (Level1Generator, UpsamplingGenerator, VideoDiscriminator)):
-      m.remat = enabled
+  return Discriminators(spatial, temporal, matching)

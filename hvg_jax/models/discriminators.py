@@ -29,11 +29,12 @@ class VideoDiscriminator(nnx.Module):
   do not say; off by default, so the scores stay one per input frame). ``remat``:
   recompute each block's activations in the backward pass (config model.remat).
   """
-  remat = False
 
   def __init__(self, *, resolution: int, ch: int, mults: Sequence[int], in_features: int = 3,
                num_3d_blocks: int = 0, num_classes: int = 0,
-               temporal_downsample: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+               temporal_downsample: bool = False, remat: bool = False, dtype=jnp.float32,
+               rngs: nnx.Rngs):
+    self.remat = remat
     self.resolution = resolution
     self.in_features = in_features
     widths = [ch * m for m in mults]
@@ -70,10 +71,10 @@ class SpatialDiscriminator(nnx.Module):
   """
 
   def __init__(self, *, resolution: int, ch: int, mults: Sequence[int], num_classes: int = 0,
-               k: int = 8, dtype=jnp.float32, rngs: nnx.Rngs):
+               k: int = 8, remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
     self.k = k
     self.net = VideoDiscriminator(resolution=resolution, ch=ch, mults=mults,
-                                  num_classes=num_classes, dtype=dtype, rngs=rngs)
+                                  num_classes=num_classes, remat=remat, dtype=dtype, rngs=rngs)
 
   def __call__(self, video, labels=None, *, key):
     frames, _ = select_frames(video, min(self.k, video.shape[1]), key)
@@ -85,11 +86,11 @@ class TemporalDiscriminator(nnx.Module):
 
   def __init__(self, *, resolution: int, ch: int, mults: Sequence[int], num_classes: int = 0,
                num_3d_blocks: int = 2, temporal_downsample: bool = False,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
     self.net = VideoDiscriminator(
         resolution=resolution // 2, ch=ch, mults=mults, num_3d_blocks=num_3d_blocks,
-        num_classes=num_classes, temporal_downsample=temporal_downsample, dtype=dtype,
-        rngs=rngs)
+        num_classes=num_classes, temporal_downsample=temporal_downsample, remat=remat,
+        dtype=dtype, rngs=rngs)
 
   def __call__(self, video, labels=None):
     return self.net(avg_pool_2x(video), labels)
@@ -105,14 +106,14 @@ class MatchingDiscriminator(nnx.Module):
   def __init__(self, *, input_resolution: int, time_factor: int, ch: int,
                mults: Sequence[int], num_classes: int = 0, num_3d_blocks: int = 2,
                pool: bool = False, temporal_downsample: bool = False,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
     self.input_resolution = input_resolution
     self.time_factor = time_factor
     self.pool = pool
     self.net = VideoDiscriminator(
         resolution=input_resolution // 2 if pool else input_resolution, ch=ch, mults=mults,
         in_features=6, num_3d_blocks=num_3d_blocks, num_classes=num_classes,
-        temporal_downsample=temporal_downsample, dtype=dtype, rngs=rngs)
+        temporal_downsample=temporal_downsample, remat=remat, dtype=dtype, rngs=rngs)
 
   def __call__(self, video, video_low, labels=None):
     down = video_ops.downsample_video(video, self.time_factor, self.input_resolution)

@@ -81,12 +81,12 @@ class Level1Generator(nnx.Module):
   call may unroll the ConvGRU for any other length. ``remat``: recompute each unit's
   activations in the backward pass (config model.remat).
   """
-  remat = False
 
   def __init__(self, *, resolution: int, num_frames: int, ch: int, mults: Sequence[int],
                z_dim: int = 128, num_classes: int = 0, embed_dim: int = 128,
-               keep_unit: str = "last", scan_unroll: int = 1, dtype=jnp.float32,
-               rngs: nnx.Rngs):
+               keep_unit: str = "last", scan_unroll: int = 1, remat: bool = False,
+               dtype=jnp.float32, rngs: nnx.Rngs):
+    self.remat = remat
     self.resolution = resolution
     self.num_frames = num_frames
     widths = [ch * m for m in mults]

@@ -59,12 +59,12 @@ class UpsamplingGenerator(nnx.Module):
   statistics); a call takes an input of any length. ``remat``: recompute each unit's
   activations in the backward pass (config model.remat).
   """
-  remat = False
 
   def __init__(self, *, resolution: int, input_resolution: int, time_factor: int,
                num_frames: int, ch: int, mults: Sequence[int], z_dim: int = 128,
-               num_classes: int = 0, embed_dim: int = 128, dtype=jnp.float32,
-               rngs: nnx.Rngs):
+               num_classes: int = 0, embed_dim: int = 128, remat: bool = False,
+               dtype=jnp.float32, rngs: nnx.Rngs):
+    self.remat = remat
     self.resolution = resolution
     self.input_resolution = input_resolution
     self.time_factor = time_factor

@@ -2,8 +2,8 @@
 
 One ``GANState`` module holds G, the discriminators, their Adam states, the optional EMA of
 G and the counters; ``nnx.split`` turns it into the (static graph, state pytree) pair the
-jitted step and the checkpoints work with. Parameters are replicated over the mesh's
-``data`` axis; batches are split over it.
+jitted step and the checkpoints work with. The state is replicated over the mesh
+(:mod:`hvg_jax.runtime`).
 """
 
 import jax
@@ -11,9 +11,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from hvg_jax import models
+from hvg_jax import models, runtime
 
 
 class Counter(nnx.Variable):
@@ -50,38 +49,13 @@ def keys(seed: int) -> dict:
   return {"init": init, "train": train, "samples": samples, "standing": standing}
 
 
-def make_mesh(devices=None) -> jax.sharding.Mesh:
-  """A 1D ``data`` mesh over every device (Auto axis: data-parallel by propagation)."""
-  devices = jax.devices() if devices is None else devices
-  return jax.make_mesh((len(devices),), ("data",), devices=devices,
-                       axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def replicated(mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
-
-
-def batch_sharding(mesh) -> NamedSharding:
-  """(d_steps, B, ...) arrays: the batch axis split over ``data``."""
-  return NamedSharding(mesh, P(None, "data"))
-
-
 def abstract_state(config, mesh):
   """(graphdef, state of ShapeDtypeStructs with shardings): no memory allocated."""
   graphdef, state = nnx.split(nnx.eval_shape(lambda: GANState(config, rngs=nnx.Rngs(0))))
-  sharding = replicated(mesh)
-  state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                       state)
-  return graphdef, state
+  return graphdef, runtime.abstract(state, runtime.replicated(mesh))
 
 
 def initial_state(config, mesh):
   """(graphdef, freshly initialised state replicated over the mesh), from config.seed."""
   graphdef, state = nnx.split(GANState(config, rngs=nnx.Rngs(keys(config.seed)["init"])))
-  return graphdef, jax.device_put(state, replicated(mesh))
-
-
-def put_batch(mesh, batch):
-  """This process's part of the global batch -> global arrays split over ``data``."""
-  split = batch_sharding(mesh)
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(split, x), batch)
+  return graphdef, jax.device_put(state, runtime.replicated(mesh))

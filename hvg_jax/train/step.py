@@ -27,9 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from hvg_jax import config_lib, video_ops
+from hvg_jax import config_lib, runtime, video_ops
 from hvg_jax.layers import SpectralVector
 from hvg_jax.train import state as state_lib
 
@@ -71,18 +70,18 @@ class TrainStep:
   inputs: Any = None
 
   def generated_inputs(self, state, lower):
-    return None if self.inputs is None else self.inputs(lower, state["step"])
+    return None if self.inputs is None else self.inputs(lower, state.step)
 
   def __call__(self, state, batch, lower):
     return self.update(state, batch, self.generated_inputs(state, lower))
 
   def lower(self, state, batch, lower):
     """The lowered update (arguments concrete or abstract); the inputs program is not run."""
-    inputs = None if self.inputs is None else jax.eval_shape(self.inputs, lower, state["step"])
+    inputs = None if self.inputs is None else jax.eval_shape(self.inputs, lower, state.step)
     return self.update.lower(state, batch, inputs)
 
   def compile(self, state, batch, lower) -> "CompiledTrainStep":
-    inputs = None if self.inputs is None else self.inputs.lower(lower, state["step"]).compile()
+    inputs = None if self.inputs is None else self.inputs.lower(lower, state.step).compile()
     return CompiledTrainStep(self.lower(state, batch, lower).compile(), inputs)
 
 
@@ -114,7 +113,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     raise config_lib.ConfigError(
         f"config.level: level {config.level} trains on videos its frozen lower levels "
         "generate; give it their generators (lower_levels)")
-  data_split = NamedSharding(mesh, P("data"))
+  data_split = runtime.per_example(mesh)
   base_key = state_lib.keys(config.seed)["train"]
 
   def split_batch(x):
@@ -186,36 +185,35 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     scores = d(generate(g, z, labels, low), labels, key=key, video_low=low)
     return generator_loss(scores)
 
-  def step(state, batch, inputs):
-    gan = nnx.merge(graphdef, state)
-    keys = iteration_keys(gan.step[...])
-    metrics = {}
+  def d_update(gan, j, keys, batch, inputs, metrics):
+    """D step j on real batch j and fresh fakes; adds its losses and gradient norm,
+    averaged over the D steps, to ``metrics``. Returns the real batch's classes and lower
+    view (the G step's real inputs)."""
+    k_fake, k_d = keys
+    real = to_float(batch["video"][j])
+    real_labels = batch["label"][j] if shapes.num_classes else None
+    real_low = None
+    if shapes.upsampling:
+      real_low = video_ops.downsample_video(real, shapes.time_factor, shapes.input_resolution)
+    z, fake_labels, fake_low = sample_inputs(j, k_fake, real.shape[0], inputs)
+    if shapes.upsampling:
+      fake_labels, fake_low = with_real_inputs(k_fake, fake_labels, fake_low, real_labels,
+                                               real_low)
+    fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
     d_grad = nnx.value_and_grad(d_loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)
-    for j in range(t.d_steps):
-      k_fake, k_d = keys[j]
-      real = to_float(batch["video"][j])
-      real_labels = batch["label"][j] if shapes.num_classes else None
-      real_low = None
-      if shapes.upsampling:
-        real_low = video_ops.downsample_video(real, shapes.time_factor,
-                                              shapes.input_resolution)
-      z, fake_labels, fake_low = sample_inputs(j, k_fake, real.shape[0], inputs)
-      if shapes.upsampling:
-        fake_labels, fake_low = with_real_inputs(k_fake, fake_labels, fake_low, real_labels,
-                                                 real_low)
-      fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
-      (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
-                                      fake_labels, fake_low, k_d)
-      gan.d_optimizer.update(gan.discriminators, grads)
-      for name, value in parts.items():  # averaged over the D steps
-        metrics[name] = metrics.get(name, 0.0) + value / t.d_steps
-      metrics["d_loss"] = metrics.get("d_loss", 0.0) + d_loss / t.d_steps
-      metrics["grad_norm/d"] = metrics.get("grad_norm/d", 0.0) + optax.tree.norm(
-          grads) / t.d_steps
+    (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
+                                    fake_labels, fake_low, k_d)
+    gan.d_optimizer.update(gan.discriminators, grads)
+    parts = dict(parts, d_loss=d_loss, **{"grad_norm/d": optax.tree.norm(grads)})
+    for name, value in parts.items():
+      metrics[name] = metrics.get(name, 0.0) + value / t.d_steps
+    return real_labels, real_low
 
-    k_fake, k_d = keys[t.d_steps]
+  def g_update(gan, keys, inputs, real_labels, real_low, metrics):
+    """The G step (an upsampling level's real inputs from the last D step's batch)."""
+    k_fake, k_d = keys
     z, labels, low = sample_inputs(t.d_steps, k_fake, t.batch_size, inputs)
-    if shapes.upsampling:  # real inputs from the last D step's real batch
+    if shapes.upsampling:
       labels, low = with_real_inputs(k_fake, labels, low, real_labels, real_low)
     g_loss, grads = nnx.value_and_grad(g_loss_fn, argnums=nnx.DiffState(0, nnx.Param))(
         gan.generator, gan.discriminators, z, labels, low, k_d)
@@ -223,27 +221,42 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     metrics["g_loss"] = g_loss
     metrics["grad_norm/g"] = optax.tree.norm(grads)
 
-    if gan.ema_generator is not None:
-      # Before ema_start the average just follows G (decay 0), as DVD-GAN's from step 20k.
-      decay = jnp.where(gan.step[...] >= t.ema_start, t.ema_decay, 0.0)
-      ema = optax.incremental_update(nnx.state(gan.generator, nnx.Param),
-                                     nnx.state(gan.ema_generator, nnx.Param), 1.0 - decay)
-      nnx.update(gan.ema_generator, ema, nnx.state(gan.generator, SpectralVector))
+  def ema_update(gan):
+    """The EMA of G's parameters; its spectral-norm vectors are G's."""
+    # Before ema_start the average just follows G (decay 0), as DVD-GAN's from step 20k.
+    decay = jnp.where(gan.step[...] >= t.ema_start, t.ema_decay, 0.0)
+    ema = optax.incremental_update(nnx.state(gan.generator, nnx.Param),
+                                   nnx.state(gan.ema_generator, nnx.Param), 1.0 - decay)
+    nnx.update(gan.ema_generator, ema, nnx.state(gan.generator, SpectralVector))
 
-    # The losses were computed before the updates: check what the updates produced too.
+  def record_finiteness(gan, metrics):
+    """Keeps the first step whose losses, gradients or updated parameters are not finite
+    (the losses were computed before the updates: what the updates produced is checked
+    too)."""
     params_norm = optax.tree.norm(nnx.state(gan, nnx.Param))
-    finite = (jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(g_loss)
+    finite = (jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])
               & jnp.isfinite(metrics["grad_norm/d"]) & jnp.isfinite(metrics["grad_norm/g"])
               & jnp.isfinite(params_norm))
     first = gan.first_nonfinite_step[...]
     gan.first_nonfinite_step.set_value(
         jnp.where((first < 0) & ~finite, gan.step[...], first))
+
+  def step(state, batch, inputs):
+    gan = nnx.merge(graphdef, state)
+    keys = iteration_keys(gan.step[...])
+    metrics = {}
+    for j in range(t.d_steps):
+      real_labels, real_low = d_update(gan, j, keys[j], batch, inputs, metrics)
+    g_update(gan, keys[t.d_steps], inputs, real_labels, real_low, metrics)
+    if gan.ema_generator is not None:
+      ema_update(gan)
+    record_finiteness(gan, metrics)
     gan.step.set_value(gan.step[...] + 1)
     return nnx.state(gan), metrics
 
   # Pytree prefixes: state and lower levels replicated, every batch and inputs leaf (d_steps
   # or d_steps + 1, B, ...) split on axis 1.
-  replicated, split = state_lib.replicated(mesh), state_lib.batch_sharding(mesh)
+  replicated, split = runtime.replicated(mesh), runtime.per_step_example(mesh)
   update = jax.jit(step, in_shardings=(replicated, split, split),
                    out_shardings=(replicated, replicated), donate_argnums=(0,))
   if not shapes.upsampling or all_real:

@@ -11,8 +11,6 @@ generator for the level's whole video and saves them with it: the level is finis
 
 import contextlib
 import copy
-import dataclasses
-import json
 import logging
 import signal
 import time
@@ -21,29 +19,30 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from clu import metric_writers, parameter_overview, periodic_actions
+from clu import parameter_overview
 from etils import epath
 from flax import nnx
 
-from hvg_jax import config_lib, video_io
+from hvg_jax import config_lib, runtime, video_io
+from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as chain_gen
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sampler import ChainSampler
+from hvg_jax.checkpoints import Checkpoints, absolute
 from hvg_jax.data import pipeline
-from hvg_jax.eval import evaluation
-from hvg_jax.layers import sampling_mode
+from hvg_jax.errors import UserError
+from hvg_jax.eval import during_training
+from hvg_jax.layers import sampling_view
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 from hvg_jax.train import workdir_lock
-from hvg_jax.train.best import BestGenerator
-from hvg_jax.train.checkpoints import Checkpoints, absolute
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
   """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-class WorkdirError(OSError):
+class WorkdirError(UserError, OSError):
   """The workdir cannot be created or written."""
 
 
@@ -109,8 +108,8 @@ def make_sample_fn(config: ml_collections.ConfigDict, graphdef, lower_levels=Non
 
   @jax.jit
   def sample(state, lower):
-    g = _sampling_generator(nnx.merge(graphdef, state))
-    sampling_mode(g, standing_stats=False)
+    g = level_lib.sampling_generator(nnx.merge(graphdef, state))
+    g = sampling_view(g, standing_stats=False)
     if shapes.upsampling:
       return g(z, lower_levels(lower, k_low, labels, n), labels)
     return g(z, labels)
@@ -118,19 +117,13 @@ def make_sample_fn(config: ml_collections.ConfigDict, graphdef, lower_levels=Non
   return sample
 
 
-def _sampling_generator(gan):
-  return gan.ema_generator if gan.ema_generator is not None else gan.generator
-
-
 def sampling_level(config, workdir, graphdef, state, lower_levels, mesh, *, passes: int,
-                   batch: int, step: int) -> chain_levels.FrozenLevel:
+                   batch: int, step: int) -> level_lib.FrozenLevel:
   """The level's sampling generator (the EMA one when kept) with standing statistics for
   the level's whole video: ``passes`` passes of ``batch`` videos, split over the mesh (an
   upsampling level runs over the lower levels' whole videos in chunks, as sampling does)."""
-  g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
-  level = chain_levels.frozen_level(config, g_graphdef, g_state,
-                                    source=f"{workdir} (step {step})")
-  levels = (lower_levels.levels if lower_levels else []) + [level]
+  levels = _chain_to(config, workdir, graphdef, state, lower_levels, step)
+  level = levels[-1]
   lengths = [lv.stats_frames for lv in levels[:-1]] + [config.data.frames]
   logging.info("Computing standing statistics of %s for %d frames (%d passes of %d).",
                config.name, config.data.frames, passes, batch)
@@ -141,61 +134,23 @@ def sampling_level(config, workdir, graphdef, state, lower_levels, mesh, *, pass
   return level
 
 
+def _chain_to(config, workdir, graphdef, state, lower_levels, step: int):
+  """The frozen lower levels and, on top, the level being trained (its sampling
+  generator, with the statistics it holds)."""
+  level = level_lib.from_training_state(config, graphdef, state, workdir=workdir, step=step)
+  return (lower_levels.levels if lower_levels else []) + [level]
+
+
 def finish(config, workdir, graphdef, state, lower_levels, mesh, step: int):
-  """Saves the finished level's sampling generator with standing statistics
-  (``config.sample.standing_passes`` of ``standing_batch`` videos)."""
+  """Finishes the level: standing statistics for its whole video
+  (``config.sample.standing_passes`` of ``standing_batch`` videos) and its sampling
+  generator saved with them (hvg_jax.level.save_finished)."""
   s = config.sample
   level = sampling_level(config, workdir, graphdef, state, lower_levels, mesh,
                          passes=s.standing_passes, batch=s.standing_batch, step=step)
-  chain_levels.save_finished(workdir, level, step)
+  level_lib.save_finished(workdir, level, step)
   logging.info("%s is finished: its generator is in %s.", config.name,
-               workdir / chain_levels.GENERATOR_DIR / str(step))
-
-
-class _PeriodicEvaluation:
-  """config.eval every ``every_steps``: the chain up to this level scored against its data
-  (metrics to TensorBoard and ``<workdir>/eval/step_<N>``), the best generator kept."""
-
-  def __init__(self, config, workdir, mesh):
-    e = config.eval
-    self.config, self.workdir, self.mesh = config, workdir, mesh
-    self.passes = e.standing_passes or config.sample.standing_passes
-    self.settings = evaluation.Settings.from_config(e, standing_passes=self.passes)
-    # Before anything compiles: I3D's weights load, and the real clips are long enough.
-    self.evaluator = evaluation.Evaluator(self.settings, mesh=mesh)
-    for frames in self.evaluator.real_clip_frames():
-      pipeline.get_source(config, self.settings.split, frames=frames)
-    ranked = {k: v for k, v in dataclasses.asdict(self.settings).items()
-              if k not in ("i3d_weights", "cache_dir")}
-    ranked["i3d"] = self.evaluator.weights_id
-    self.best = BestGenerator(workdir, e.best_metric, json.loads(json.dumps(ranked)))
-    self.seconds = 0.0  # spent evaluating, left out of the training throughput
-
-  def due(self, step: int, last: bool) -> bool:
-    return step % self.config.eval.every_steps == 0 or last
-
-  def __call__(self, step, graphdef, state, lower_levels, writer):
-    start = time.time()
-    g_graphdef, g_state = nnx.split(_sampling_generator(nnx.merge(graphdef, state)))
-    level = chain_levels.frozen_level(self.config, g_graphdef, g_state,
-                                      source=f"{self.workdir} (step {step})")
-    levels = (lower_levels.levels if lower_levels else []) + [level]
-    results = self.evaluator(levels, recompute=[len(levels) - 1])
-    if jax.process_index() == 0:
-      evaluation.write(self.workdir / "eval" / f"step_{step}", results,
-                       settings=self.settings, levels=levels, step=step, writer=writer)
-    s = self.config.sample
-    if self.best.update(step, results.metrics, lambda: sampling_level(
-        self.config, self.workdir, graphdef, state, lower_levels, self.mesh,
-        passes=self.passes, batch=s.standing_batch, step=step)):
-      logging.info("Step %d: best %s so far (%.6g); its generator is in %s.", step,
-                   self.best.metric, results.metrics[self.best.metric],
-                   self.best.record["generator"])
-    elif self.best.record is not None:
-      logging.info("Step %d: %s %.6g, not better than step %d's %.6g.", step,
-                   self.best.metric, results.metrics[self.best.metric],
-                   self.best.record["step"], self.best.record["value"])
-    self.seconds += time.time() - start
+               workdir / level_lib.GENERATOR_DIR / str(step))
 
 
 def _write_samples(writer, workdir: epath.Path, step: int, videos):
@@ -207,7 +162,7 @@ def _write_samples(writer, workdir: epath.Path, step: int, videos):
 
 
 def _check_finite(state, checkpoints: Checkpoints):
-  first = int(jax.device_get(state["first_nonfinite_step"][...]))
+  first = int(jax.device_get(state.first_nonfinite_step[...]))
   if first >= 0:
     checkpoints.wait()  # so that the step named below is committed
     latest = checkpoints.latest_step()
@@ -257,20 +212,21 @@ def train(config: ml_collections.ConfigDict, workdir):
   """
   config_lib.validate(config)
   _check_batch_split(config)
+  runtime.keep_tensorflow_off_accelerators()
   source = pipeline.get_source(config)  # the data is there and fits the level
   workdir = check_workdir(workdir)
-  mesh = state_lib.make_mesh()
+  mesh = runtime.make_mesh()
   lower_levels = None
   if config.level > 1:
-    lower = chain_levels.load_lower(config, sharding=state_lib.replicated(mesh))
+    lower = chain_levels.load_lower(config, sharding=runtime.replicated(mesh))
     for lv in lower:
       logging.info("Level %d (frozen): %s", lv.config.level, lv.source)
     lower_levels = chain_gen.LowerLevels(
         lower, config_lib.level_shapes(config).input_train_frames)
-  periodic_eval = _PeriodicEvaluation(config, workdir, mesh) if config.eval.every_steps else None
+  periodic_eval = (during_training.PeriodicEvaluation(config, workdir, mesh)
+                   if config.eval.every_steps else None)
   with workdir_lock.held(workdir):
-    writer = metric_writers.create_default_writer(workdir,
-                                                  just_logging=jax.process_index() > 0)
+    writer = runtime.summary_writer(workdir, just_logging=jax.process_index() > 0)
     checkpoints = Checkpoints(workdir, config)
     try:
       graphdef, state, step = _restore_or_init(config, mesh, checkpoints, writer)
@@ -280,7 +236,7 @@ def train(config: ml_collections.ConfigDict, workdir):
       else:
         state, step = _train_loop(config, workdir, mesh, graphdef, state, step, checkpoints,
                                   writer, lower_levels, source, periodic_eval)
-      if step >= config.train.num_steps and step not in chain_levels.finished_steps(workdir):
+      if step >= config.train.num_steps and step not in level_lib.finished_steps(workdir):
         checkpoints.wait()  # the last state is safe before the statistics are computed
         finish(config, workdir, graphdef, state, lower_levels, mesh, step)
     finally:  # also on errors and Ctrl-C: finish the save in flight, flush the logs
@@ -303,6 +259,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
                                    process_count=jax.process_count())
   batches = pipeline.iterate(dataset, start, num_threads=config.data.num_threads,
                              prefetch=config.data.prefetch)
+  from clu import periodic_actions  # pylint: disable=import-outside-toplevel (imports TF)
   hooks = [periodic_actions.ReportProgress(num_train_steps=t.num_steps, writer=writer,
                                            every_steps=t.log_every)]
   if t.profile and is_main:
@@ -321,7 +278,7 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
   with stop.installed() if jax.process_count() == 1 else contextlib.nullcontext():
     for step in range(start + 1, t.num_steps + 1):
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = train_step(state, state_lib.put_batch(mesh, next(batches)), lower)
+        state, metrics = train_step(state, runtime.put_batch(mesh, next(batches)), lower)
       pending.append(metrics)
       if step == start + 1:  # the first call compiled: time throughput from here
         interval_start = time.time()
@@ -347,7 +304,12 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
       if periodic_eval is not None and periodic_eval.due(step, last) and not preempted:
         _check_finite(state, checkpoints)  # a NaN run stops here, not inside a metric
         before = periodic_eval.seconds
-        periodic_eval(step, graphdef, state, lower_levels, writer)
+        s = config.sample
+        periodic_eval(
+            step, _chain_to(config, workdir, graphdef, state, lower_levels, step), writer,
+            make_best=lambda passes: sampling_level(
+                config, workdir, graphdef, state, lower_levels, mesh, passes=passes,
+                batch=s.standing_batch, step=step))
         interval_start += periodic_eval.seconds - before
       if step % t.checkpoint_every == 0 or last or preempted:
         _check_finite(state, checkpoints)
@@ -358,11 +320,6 @@ def _train_loop(config, workdir, mesh, graphdef, state, start, checkpoints, writ
   return state, step
 
 
-def level_finished(workdir, config: ml_collections.ConfigDict) -> bool:
-  """Whether ``workdir`` holds ``config``'s level trained to its last step and finished."""
-  return chain_levels.is_finished(workdir, config.train.num_steps)
-
-
 def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] | None:
   """Trains a chain's levels in order, level k in ``workdir/level<k>`` on the frozen levels
   below it. Finished levels are skipped and the one in progress resumes, so the same
@@ -370,6 +327,7 @@ def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] |
   stopped before its end (SIGTERM, preemption)."""
   configs = config_lib.chain_levels(chain)
   config_lib.check_levels(configs)
+  runtime.keep_tensorflow_off_accelerators()
   for config in configs:  # every level's data before the first one trains for days
     _check_batch_split(config)
     pipeline.get_source(config)
@@ -384,13 +342,13 @@ def _train_levels(configs, workdir: epath.Path) -> list[epath.Path] | None:
     level_dir = workdir / f"level{config.level}"
     config = copy.deepcopy(config)
     config.lower_levels = ",".join(str(d) for d in dirs)
-    if level_finished(level_dir, config):
+    if level_lib.is_finished(level_dir, config.train.num_steps):
       logging.info("Level %d (%s) is finished in %s.", config.level, config.name, level_dir)
     else:
       logging.info("Training level %d of %d (%s) in %s.", config.level, len(configs),
                    config.name, level_dir)
       train(config, level_dir)
-      if not level_finished(level_dir, config):
+      if not level_lib.is_finished(level_dir, config.train.num_steps):
         logging.warning("Level %d stopped before its end; run the same command again to "
                         "resume the chain.", config.level)
         return None

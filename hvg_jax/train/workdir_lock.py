@@ -17,10 +17,12 @@ import time
 
 import jax
 
+from hvg_jax.errors import UserError
+
 LOCK_FILE = "run.lock"
 
 
-class WorkdirLockedError(RuntimeError):
+class WorkdirLockedError(UserError, RuntimeError):
   """Another run holds the workdir."""
 
 

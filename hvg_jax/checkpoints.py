@@ -3,7 +3,7 @@
 Saves are asynchronous (training goes on while they are written) and atomic: a checkpoint
 directory appears only once complete, so a crash or a kill mid-save leaves the previous
 ones intact. The last ``config.train.keep_checkpoints`` are kept. (A finished level's
-sampling generator is saved beside them: hvg_jax.chain.levels.save_finished.)
+sampling generator is saved beside them: hvg_jax.level.)
 
 A checkpoint that cannot be restored (a damaged file, a missing or garbled metadata file)
 is moved to ``<workdir>/checkpoints_unreadable/`` with a warning, never deleted, and the run
@@ -28,6 +28,9 @@ from etils import epath
 from flax import nnx
 
 from hvg_jax import config_lib
+from hvg_jax.errors import UserError
+
+CHECKPOINTS_DIR = "checkpoints"  # in a level's workdir (the layout: hvg_jax.level)
 
 # Fields that define what a checkpoint's arrays mean: a run may not resume with others.
 _ARCHITECTURE_FIELDS = ("level", "data.num_classes", "data.frames", "data.resolution",
@@ -40,7 +43,7 @@ _ORDER_FIELDS = ("seed", "data.name", "data.storage", "data.seed", "data.num_vid
                  "train.batch_size", "train.d_steps")
 
 
-class CheckpointError(OSError):
+class CheckpointError(UserError, OSError):
   """No checkpoint of a run can be restored, or one could not be saved."""
 
 
@@ -136,7 +139,7 @@ class Checkpoints:
   def __init__(self, workdir, config: ml_collections.ConfigDict | None = None):
     """With ``config`` (training) the directory is created and old checkpoints pruned;
     without it, the checkpoints are only read."""
-    self.directory = absolute(workdir) / "checkpoints"
+    self.directory = absolute(workdir) / CHECKPOINTS_DIR
     if config is None:
       options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
                                              create=False)

@@ -1,0 +1,59 @@
+"""Chain configs: a level config per level, trained one after another."""
+
+import ml_collections
+from ml_collections import config_dict
+
+from hvg_jax.config_lib.defaults import load_config, parse_arg
+from hvg_jax.config_lib.validation import check, check_chain
+
+
+def chain_config(name: str, level_files, arg: str | None = None) -> ml_collections.ConfigDict:
+  """A chain: the level configs (files beside the caller's), trained one after another.
+
+  ``config.levels.level<k>`` is level k's config; ``arg`` (e.g. runlocal) goes to each.
+  Raises ConfigError unless every level chains with the one below it.
+  """
+  c = ml_collections.ConfigDict()
+  c.name = name
+  # The chain command ends by evaluating what it trained: the top level's config.eval with
+  # these fields on top (None: the top level's). metrics "" skips it.
+  c.eval = ml_collections.ConfigDict()
+  c.eval.metrics = "fvd,fid,is,grounding"
+  c.eval.num_clips = config_dict.placeholder(int)
+  c.eval.clip_frames = config_dict.placeholder(int)
+  c.eval.batch = config_dict.placeholder(int)
+  if parse_arg(arg, runlocal=False)["runlocal"]:
+    c.eval.update(num_clips=4, clip_frames=9)  # I3D's smallest clips: seconds on a CPU
+  c.levels = ml_collections.ConfigDict()
+  for k, path in enumerate(level_files, start=1):
+    level = load_config(path, arg)
+    check(level.level == k, f"{path}: a chain's level {k} must be a level-{k} config, "
+           f"got config.level={level.level}")
+    c.levels[f"level{k}"] = level
+  check_levels(chain_levels(c))
+  return c
+
+
+def is_chain(config: ml_collections.ConfigDict) -> bool:
+  return "levels" in config
+
+
+def chain_levels(chain: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+  """The level configs of a chain config, level 1 first; each upsampling level's
+  ``model.input`` is filled from the level below's data (its frames, resolution and
+  subsample), so a change to one level (e.g. a command-line override) reaches the next."""
+  names = sorted(chain.levels.keys(), key=lambda n: int(n.removeprefix("level")))
+  configs = [chain.levels[n] for n in names]
+  for lower, upper in zip(configs, configs[1:]):
+    if "input" in upper.model:
+      upper.model.input.update({k: lower.data[k] for k in ("frames", "resolution", "subsample")})
+  return configs
+
+
+def check_levels(configs):
+  """Raises ConfigError unless ``configs`` are levels 1, 2, ... each upsampling the one
+  below."""
+  check(bool(configs) and configs[0].level == 1,
+         f"a chain starts at level 1; got {[c.level for c in configs]}")
+  for lower, upper in zip(configs, configs[1:]):
+    check_chain(lower, upper)

@@ -1,0 +1,213 @@
+"""A trained level, in memory and on disk.
+
+In memory a level is a ``FrozenLevel``: its config and its sampling generator split into
+parameters and per-timestep standing statistics (which sampling slices, resizes and
+recomputes). On disk a level lives in its workdir:
+
+  <workdir>/checkpoints/<step>   the training state (hvg_jax.checkpoints), with its config
+  <workdir>/generator/<step>     the finished level: its sampling generator (the EMA one
+                                 when kept) with standing statistics for its whole video,
+                                 a one-level export
+  <workdir>/best/                the best generator by an evaluation metric (hvg_jax.eval.best)
+
+A level is finished when its newest checkpoint has a generator saved at the same step.
+Exports (``hvg_jax.export``) hold the generators of several levels in one Orbax checkpoint.
+"""
+
+import dataclasses
+import functools
+import json
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from hvg_jax import config_lib, models, runtime
+from hvg_jax.checkpoints import CHECKPOINTS_DIR, Checkpoints, absolute
+from hvg_jax.layers import StandingStat, reset_standing_stats
+
+GENERATOR_DIR = "generator"
+BEST_DIR = "best"
+
+
+class ChainError(config_lib.ConfigError):
+  """Levels that are missing, unfinished, or do not chain; the message says what to do."""
+
+
+@dataclasses.dataclass
+class FrozenLevel:
+  """One trained level's generator: (graphdef, params, stats) of an nnx split.
+
+  ``stats`` holds the per-timestep standing statistics (StandingStat) for
+  ``stats_frames`` timesteps; ``params`` everything else (weights, spectral-norm vectors).
+  """
+  config: ml_collections.ConfigDict
+  graphdef: nnx.GraphDef
+  params: nnx.State
+  stats: nnx.State
+  source: str
+
+  @functools.cached_property
+  def shapes(self) -> config_lib.LevelShapes:
+    """Computed once (the config is validated then, not in every sampling loop)."""
+    return config_lib.level_shapes(self.config)
+
+  @property
+  def stats_frames(self) -> int:
+    return stats_frames(self.stats)
+
+  @property
+  def arrays(self):
+    """What a jitted function takes as arguments: (params, stats)."""
+    return self.params, self.stats
+
+
+def stats_frames(stats: nnx.State) -> int:
+  return next(x.shape[0] for x in jax.tree.leaves(stats) if x.ndim)
+
+
+def abstract_generator(config: ml_collections.ConfigDict, num_frames: int, sharding=None):
+  """(graphdef, abstract state) of a level's generator with standing statistics for
+  ``num_frames`` timesteps; nothing allocated."""
+  def make():
+    g = models.build_generator(config, rngs=nnx.Rngs(0))
+    reset_standing_stats(g, num_frames)
+    return g
+
+  graphdef, state = nnx.split(nnx.eval_shape(make))
+  return graphdef, runtime.abstract(state, sharding)
+
+
+def frozen_level(config, graphdef, state, source: str) -> FrozenLevel:
+  """Splits a generator's (graphdef, state) into a FrozenLevel."""
+  graphdef, stats, params = nnx.split(nnx.merge(graphdef, state), StandingStat, ...)
+  return FrozenLevel(config=config, graphdef=graphdef, params=params, stats=stats,
+                     source=source)
+
+
+def sampling_generator(gan):
+  """The generator a level samples with: the EMA one when kept."""
+  return gan.ema_generator if gan.ema_generator is not None else gan.generator
+
+
+def from_training_state(config, graphdef, state, *, workdir, step: int) -> FrozenLevel:
+  """The level being trained (``GANState``'s graphdef and state) as a FrozenLevel: its
+  sampling generator, with the statistics it holds."""
+  g_graphdef, g_state = nnx.split(sampling_generator(nnx.merge(graphdef, state)))
+  return frozen_level(config, g_graphdef, g_state, source=f"{workdir} (step {step})")
+
+
+def generator_state(level: FrozenLevel) -> nnx.State:
+  """The whole generator state (params and statistics) of a level, as saved."""
+  return nnx.state(nnx.merge(level.graphdef, level.params, level.stats))
+
+
+def finished_steps(workdir) -> list[int]:
+  """Steps at which the level in ``workdir`` saved its finished generator, oldest first."""
+  directory = absolute(workdir) / GENERATOR_DIR
+  if not directory.exists():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+def status(workdir) -> tuple[int | None, int | None, dict | None]:
+  """(latest checkpoint step, step of the newest finished generator, saved config)."""
+  path = absolute(workdir)
+  if not (path / CHECKPOINTS_DIR).exists():
+    return None, None, None
+  checkpoints = Checkpoints(path)
+  try:
+    latest = checkpoints.latest_step()
+    config = checkpoints.saved_config(latest) if latest is not None else None
+  finally:
+    checkpoints.close()
+  finished = finished_steps(path)
+  return latest, (finished[-1] if finished else None), config
+
+
+def is_finished(workdir, num_steps: int | None = None) -> bool:
+  """Whether the level in ``workdir`` saved its generator at its latest step (and that
+  step is at least ``num_steps``, e.g. its config's ``train.num_steps``)."""
+  latest, finished, _ = status(workdir)
+  return latest is not None and finished == latest and latest >= (num_steps or 0)
+
+
+def save_finished(workdir, level: FrozenLevel, step: int):
+  """Finishes the level: saves its sampling generator, with the standing statistics for its
+  whole video, as ``workdir/generator/<step>`` (a one-level export) and removes older
+  ones."""
+  path = absolute(workdir) / GENERATOR_DIR
+  write_export(path / str(step), [level], step=step, overwrite=True)
+  if jax.process_index() == 0:
+    for old in finished_steps(workdir):
+      if old != step:
+        (path / str(old)).rmtree()
+
+
+def load_workdir(path, sharding=None) -> FrozenLevel:
+  """The finished level trained in workdir ``path``, or ChainError saying what is missing."""
+  path = absolute(path)
+  latest, finished, saved = status(path)
+  if latest is None:
+    raise ChainError(f"no level was trained in {path} (it has no checkpoints): train that "
+                     "level there first, or name the right workdir")
+  if finished != latest:
+    name, num_steps = saved["name"], saved["train"]["num_steps"]
+    raise ChainError(
+        f"the level in {path} ({name}) is unfinished: {latest} of {num_steps} steps. Run "
+        "the command that trained it (or its chain's command) again to finish it.")
+  (level,) = load_export(path / GENERATOR_DIR / str(finished), sharding)
+  level.source = f"{path} (step {finished})"
+  return level
+
+
+def is_export(path) -> bool:
+  path = absolute(path)
+  return (path / "generators").exists() and (path / "configs").exists()
+
+
+def _checkpointer():
+  return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+
+
+def load_export(path, sharding=None) -> list[FrozenLevel]:
+  """Every level of an export written by :func:`write_export`."""
+  path = absolute(path)
+  checkpointer = _checkpointer()
+  saved = checkpointer.restore(path, ocp.args.Composite(configs=ocp.args.JsonRestore()))
+  levels, targets = [], {}
+  for name, entry in sorted(saved["configs"].items(), key=lambda kv: kv[1]["config"]["level"]):
+    config = config_lib.from_saved(entry["config"])
+    graphdef, abstract = abstract_generator(config, entry["stats_frames"], sharding)
+    levels.append((name, config, graphdef, abstract))
+    targets[name] = nnx.to_pure_dict(abstract)
+  restored = checkpointer.restore(path, ocp.args.Composite(
+      generators=ocp.args.StandardRestore(targets)))["generators"]
+  out = []
+  for name, config, graphdef, abstract in levels:
+    nnx.replace_by_pure_dict(abstract, restored[name])
+    out.append(frozen_level(config, graphdef, abstract, source=f"{path} ({name})"))
+  return out
+
+
+def export_args(levels: list[FrozenLevel], step: int | None = None) -> ocp.args.Composite:
+  """What an export holds, as Orbax save arguments: every level's generator and
+  statistics (``generators``) and its config (``configs``)."""
+  generators = {f"level{lv.config.level}": nnx.to_pure_dict(generator_state(lv))
+                for lv in levels}
+  configs = {f"level{lv.config.level}": {"config": json.loads(lv.config.to_json()),
+                                         "stats_frames": lv.stats_frames,
+                                         "source": lv.source, "step": step}
+             for lv in levels}
+  return ocp.args.Composite(generators=ocp.args.StandardSave(generators),
+                            configs=ocp.args.JsonSave(configs))
+
+
+def write_export(path, levels: list[FrozenLevel], step: int | None = None,
+                 overwrite: bool = False):
+  """One Orbax checkpoint of every level's generator, statistics and config."""
+  path = absolute(path)
+  if path.exists() and not overwrite:
+    raise ChainError(f"{path} already exists; export to a new directory")
+  _checkpointer().save(path, export_args(levels, step), force=overwrite)
