@@ -49,7 +49,7 @@ def _chain_eval_settings(chain):
   top = config_lib.chain_levels(chain)[-1]
   overrides = {k: v for k, v in chain.eval.items() if v is not None}
   settings = evaluation.settings(top.eval, **overrides)
-  evaluation.validate(settings, top.level)
+  config_lib.validate_eval(settings, top.level)
   if evaluation.uses_i3d(settings):
     i3d_weights.resolve(settings.i3d_weights)
   return settings

@@ -21,9 +21,9 @@ from tqdm import tqdm
 from hvg_jax import config_lib, video_io
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import ChainSampler, level_lengths
-from hvg_jax.level import FrozenLevel
 from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
                           real_data)
+from hvg_jax.level import FrozenLevel
 
 # Settings of published protocols (--protocol): the google-research FVD reference, and the
 # HVG/CVG papers' 12- and 48-frame scores (clip count not stated there: the reference's).
@@ -57,15 +57,10 @@ def uses_i3d(s) -> bool:
   return any(m in config_lib.I3D_METRICS for m in s.metrics)
 
 
-def validate(s, top_level: int):
-  """Raises ConfigError for settings no chain up to ``top_level`` can be evaluated with."""
-  config_lib.validate_eval(s, top_level)
-
-
 def checked(s, levels: list[FrozenLevel]) -> ml_collections.FrozenConfigDict:
   """The settings this chain is evaluated with (grounding left out of a one-level chain),
   or ConfigError for settings it cannot be evaluated with."""
-  validate(s, len(levels))
+  config_lib.validate_eval(s, len(levels))
   if "is" in s.metrics and not levels[0].shapes.num_classes:
     logging.info("IS of an unconditional chain: computed, though the papers report it "
                  "only for class-conditional data sets.")
