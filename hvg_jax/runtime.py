@@ -5,6 +5,8 @@ statistics are replicated, batches are split over ``data``. Every other module a
 one for the mesh and its shardings, so the layout is decided in one place.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,6 +71,7 @@ def put_replicated(tree, mesh):
       tree)
 
 
+@functools.cache  # once: TensorFlow refuses to change its devices after it started
 def keep_tensorflow_off_accelerators():
   """TensorFlow only reads data and writes TensorBoard files: it must not take the GPUs
   JAX uses. Imported here, when a command gets that far (it takes seconds to import)."""
