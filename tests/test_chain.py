@@ -45,6 +45,12 @@ def _random_levels(names):
   return levels
 
 
+# Tests on one module fixture run on one pytest-xdist worker (--dist loadgroup, pytest.ini):
+# the fixture is made once.
+ON_SSW_LEVELS = pytest.mark.xdist_group("ssw_levels")
+ON_DEMO_CHAIN = pytest.mark.xdist_group("demo_chain")
+
+
 @pytest.fixture(scope="module")
 def ssw_levels():
   """SSW-GAN's 3 levels, tiny: 25/8 px -> 50/16 px -> 100/32 px, windows of 6 input frames."""
@@ -57,6 +63,7 @@ def _videos(levels, seed=1, batch=3):
   return zs, ChainSampler(levels, progress=False).videos(stats, zs, None)
 
 
+@ON_SSW_LEVELS
 def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, monkeypatch):
   top = ssw_levels[-1]
   margin = gen.input_margin(top)
@@ -72,6 +79,7 @@ def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, mon
   assert np.abs(cut - np.asarray(whole)).max() > 1e-2
 
 
+@ON_SSW_LEVELS
 def test_standing_statistics_in_chunks_equal_a_whole_pass(ssw_levels):
   top = ssw_levels[-1]
   zs, videos = _videos(ssw_levels, seed=2)
@@ -82,6 +90,7 @@ def test_standing_statistics_in_chunks_equal_a_whole_pass(ssw_levels):
                chunked, jax.device_get(whole))
 
 
+@ON_SSW_LEVELS
 def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_below(ssw_levels):
   zs, videos = _videos(ssw_levels, seed=3)
   starts = jnp.array([0, 37, 88])
@@ -99,6 +108,7 @@ def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_bel
   assert "3x24x16x16x3xf32" in text and "3x50x16x16x3" not in text
 
 
+@ON_SSW_LEVELS
 def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_levels):
   top = ssw_levels[-1]
   window = top.shapes.input_train_frames
@@ -124,6 +134,7 @@ def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_level
   assert all(np.isfinite(v).all() and v.std() > 0 for v in videos)
 
 
+@ON_SSW_LEVELS
 def test_lengths_the_chain_cannot_reach_are_a_clear_error(ssw_levels):
   with pytest.raises(level_lib.ChainError, match="multiple of 4"):
     level_lengths(ssw_levels, 50)
@@ -154,6 +165,7 @@ def demo_chain(tmp_path_factory):
   return workdir, subprocess.CompletedProcess(proc.args, returncode, "", "".join(lines)), before
 
 
+@ON_DEMO_CHAIN
 def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   workdir, out, before = demo_chain
   assert out.returncode == 0, out.stderr[-3000:]
@@ -198,6 +210,7 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   assert "Training level" not in again.stderr
 
 
+@ON_DEMO_CHAIN
 def test_a_chain_stops_at_a_level_that_stopped_early(demo_chain, tmp_path, monkeypatch):
   """A preempted level (train returns before its end) ends the chain command there; the
   levels above neither train nor load it."""
@@ -214,6 +227,7 @@ def _level2(workdir, **model):
   return config
 
 
+@ON_DEMO_CHAIN
 def test_level2_steps_on_windows_of_level1_videos(demo_chain):
   workdir = demo_chain[0]
   config = _level2(workdir)
@@ -250,6 +264,7 @@ def test_level2_steps_on_windows_of_level1_videos(demo_chain):
                demo_chain[2])
 
 
+@ON_DEMO_CHAIN
 def test_the_ablations_are_config_switches(demo_chain):
   """HVG 5.4: no matching discriminator; a shorter window."""
   config = _level2(demo_chain[0], matching=False, window=2)
@@ -266,6 +281,7 @@ def test_the_ablations_are_config_switches(demo_chain):
   assert "d_fake/matching" not in metrics and np.isfinite(float(metrics["d_loss"]))
 
 
+@ON_DEMO_CHAIN
 def test_export_then_sample_from_the_export_alone_in_a_fresh_process(demo_chain, tmp_path):
   workdir = demo_chain[0]
   export = tmp_path / "export"
@@ -306,6 +322,7 @@ def _unfinished_level1(path, steps_done=1, num_steps=3):
     ("resolution", "config.model.input.resolution: demo_level2 expects 16 from the level "
                    "below, but demo_level1 makes videos with data.resolution=8"),
 ])
+@ON_DEMO_CHAIN
 def test_bad_chains_are_clear_errors_before_any_compile(demo_chain, tmp_path, case, message):
   workdir = demo_chain[0]
   config = _level2(workdir)

@@ -31,6 +31,10 @@ def tiny_weights(tmp_path_factory):
   return path
 
 
+# Tests on this fixture run on one pytest-xdist worker (--dist loadgroup): it is made once.
+ON_RANDOM_CHAIN = pytest.mark.xdist_group("random_chain")
+
+
 @pytest.fixture(scope="module")
 def random_chain(tmp_path_factory):
   """An export of the demo chain's two tiny levels, untrained (8 -> 16 frames, 8 px)."""
@@ -44,6 +48,7 @@ def _evaluate(*args, **env):
                         capture_output=True, text=True, env=subprocess_env(**env), timeout=900)
 
 
+@ON_RANDOM_CHAIN
 def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
     random_chain, tiny_weights, tmp_path):
   common = [f"--chain={random_chain}", f"--i3d_weights={tiny_weights}", "--clip_frames=9",
@@ -82,6 +87,7 @@ def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
   np.testing.assert_allclose([m2["fvd"], m2["fid"]], [m["fvd"], m["fid"]], rtol=1e-6)
 
 
+@ON_RANDOM_CHAIN
 def test_without_a_weights_file_fvd_uses_the_package_and_psd_needs_none(random_chain,
                                                                           tmp_path):
   # The full 224x224 network on 4 clips a side (XLA's optimisations on: twice as fast).

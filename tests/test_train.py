@@ -1,6 +1,7 @@
 """Training a level: sharded updates, exact resumption, learning, and failure handling."""
 
 import json
+import shutil
 import subprocess
 
 import jax
@@ -116,11 +117,26 @@ def test_an_upsampling_level_trains_one_step_on_generated_inputs():
                                                     jax.tree.leaves(jax.device_get(after))))
 
 
-def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(tmp_path):
+# The tests that start from it run on one pytest-xdist worker (--dist loadgroup), so it is
+# made once.
+@pytest.fixture(scope="module")
+def two_steps(tmp_path_factory):
+  """(config, workdir) of a finished 2-step run of the demo's level 1, to copy."""
+  config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
+  workdir = tmp_path_factory.mktemp("two_steps") / "run"
+  trainer.train(config, workdir)
+  return config, workdir
+
+
+@pytest.mark.xdist_group("two_steps")
+def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(two_steps,
+                                                                                   tmp_path):
   """The last step's state is saved before the standing statistics are computed; a level
   whose finish was lost (a crash in between) is finished by running the command again."""
-  config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
-  trainer.train(config, tmp_path)
+  config, finished = two_steps
+  config = config.copy_and_resolve_references()
+  tmp_path = tmp_path / "run"
+  shutil.copytree(finished, tmp_path)
   assert level_lib.finished_steps(tmp_path) == [2]
   assert level_lib.is_finished(tmp_path, config.train.num_steps)
   first = level_lib.load_workdir(tmp_path)
@@ -136,12 +152,15 @@ def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level
                jax.device_get(first.arrays))
 
 
+@pytest.mark.xdist_group("two_steps")
 @pytest.mark.parametrize("checkpoint_every,log_every", [(1, 100), (100, 1)])
-def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(tmp_path, checkpoint_every,
-                                                            log_every):
+def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(two_steps, tmp_path,
+                                                            checkpoint_every, log_every):
   """Whether a log or a save comes first after the blow-up, nothing non-finite is saved."""
-  config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
-  trainer.train(config, tmp_path)
+  config, finished = two_steps
+  config = config.copy_and_resolve_references()
+  tmp_path = tmp_path / "run"
+  shutil.copytree(finished, tmp_path)
   # Blows up on the next step (parameters overflow even where the loss is still finite).
   config.train.update(num_steps=6, g_lr=1e38, d_lr=1e38, checkpoint_every=checkpoint_every,
                       log_every=log_every)

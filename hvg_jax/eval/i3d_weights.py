@@ -60,9 +60,16 @@ class MissingWeightsError(UserError, FileNotFoundError):
   """No I3D weights file where one was named (or none named)."""
 
 
+@functools.lru_cache
+def _abstract_split(num_classes: int, width_scale: float) -> tuple:
+  # Tracing the network's construction takes seconds: once per process.
+  return nnx.split(nnx.eval_shape(lambda: i3d_lib.I3D(num_classes, width_scale=width_scale,
+                                                      rngs=nnx.Rngs(0))))
+
+
 def _abstract(num_classes: int, width_scale: float = 1.0) -> i3d_lib.I3D:
-  return nnx.eval_shape(lambda: i3d_lib.I3D(num_classes, width_scale=width_scale,
-                                            rngs=nnx.Rngs(0)))
+  """A new I3D whose arrays are only shapes (ShapeDtypeStructs), to be filled."""
+  return nnx.merge(*_abstract_split(num_classes, width_scale), copy=True)
 
 
 @functools.lru_cache
