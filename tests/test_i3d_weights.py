@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -146,6 +147,17 @@ def test_weights_file_is_checked_on_load(converted, tmp_path):
     i3d_weights.load(tmp_path / "broken.npz")
   with pytest.raises(i3d_weights.MissingWeightsError, match="convert_i3d --pytorch="):
     i3d_weights.load(tmp_path / "nowhere.npz")
+
+
+def test_each_load_is_a_network_of_its_own(converted):
+  """The traced shapes are kept once per process: two loads share no array, and the kept
+  network stays shapes only."""
+  a, b = i3d_weights.load(converted), i3d_weights.load(converted)
+  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(leaves_a) == len(leaves_b) > 100
+  assert not any(x is y for x, y in zip(leaves_a, leaves_b))
+  assert all(isinstance(x, jax.ShapeDtypeStruct)
+             for x in jax.tree.leaves(i3d_weights._abstract(400)))  # pylint: disable=protected-access
 
 
 def _deepmind_variables(sd, scope="RGB/inception_i3d/"):

@@ -2,9 +2,10 @@
 
 The weight is reparametrised as W / sigma(W) at every call (Miyato et al. 2018): the
 parameter keeps the raw W, and one power iteration per training call refines the u and v
-vectors kept as state (Algorithm 1, as ``torch.nn.utils.spectral_norm`` computes it). Flax's ``nnx.SpectralNorm`` writes W / sigma back into the parameter at each
-call, which turns the reparametrisation into a projection of the weights and changes what
-Adam optimises, so the papers' version is implemented here (it is a few lines).
+vectors kept as state (Algorithm 1, as ``torch.nn.utils.spectral_norm`` computes it).
+Flax's ``nnx.SpectralNorm`` writes W / sigma back into the parameter at each call, which
+turns the reparametrisation into a projection of the weights and changes what Adam
+optimises, so the papers' version is implemented here (it is a few lines).
 """
 
 from collections.abc import Sequence
@@ -47,9 +48,8 @@ class SpectralNormalized(nnx.Module):
 
   The kernel's last axis is its output axis; the other axes are flattened into rows, so
   Dense (in, out), Conv (*window, in, out) and Embed (vocab, features) are all matrices.
-  ``use_running_average=False`` (training, set by ``model.train()``) runs one power
-  iteration per call and stores u and v; ``True`` (``model.eval()``) reuses them.
-  :mod:`hvg_jax.layers.modes` sets it apart from BatchNorm's flag of the same name.
+  In training (the default) each call runs the power iteration and stores u and v; the
+  views of :mod:`hvg_jax.layers.modes` (``set_view(power_iteration=False)``) reuse them.
   """
 
   def __init__(self, kernel_shape: Sequence[int], *, n_power_iterations: int = 1,
