@@ -11,7 +11,8 @@ videos computed with the batch split over the devices.
 
 import os
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8")
 
 import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
 import json
