@@ -128,46 +128,48 @@ def two_steps(tmp_path_factory):
   return config, workdir
 
 
+@pytest.fixture
+def two_step_copy(two_steps, tmp_path):
+  """(config, workdir): a copy of the finished 2-step run, for a test to change."""
+  config, finished = two_steps
+  shutil.copytree(finished, tmp_path / "run")
+  return config.copy_and_resolve_references(), tmp_path / "run"
+
+
 @pytest.mark.xdist_group("two_steps")
-def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(two_steps,
-                                                                                   tmp_path):
+def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(
+    two_step_copy):
   """The last step's state is saved before the standing statistics are computed; a level
   whose finish was lost (a crash in between) is finished by running the command again."""
-  config, finished = two_steps
-  config = config.copy_and_resolve_references()
-  tmp_path = tmp_path / "run"
-  shutil.copytree(finished, tmp_path)
-  assert level_lib.finished_steps(tmp_path) == [2]
-  assert level_lib.is_finished(tmp_path, config.train.num_steps)
-  first = level_lib.load_workdir(tmp_path)
+  config, workdir = two_step_copy
+  assert level_lib.finished_steps(workdir) == [2]
+  assert level_lib.is_finished(workdir, config.train.num_steps)
+  first = level_lib.load_workdir(workdir)
   counts = {int(x) for x in jax.tree.leaves(first.stats) if x.ndim == 0}
   assert first.stats_frames == 8 and counts == {4}  # runlocal: 4 dummy passes
-  (tmp_path / "generator").rename(tmp_path / "lost")
-  assert not level_lib.is_finished(tmp_path, config.train.num_steps)
+  (workdir / "generator").rename(workdir / "lost")
+  assert not level_lib.is_finished(workdir, config.train.num_steps)
   with pytest.raises(level_lib.ChainError, match="is unfinished: 2 of 2 steps"):
-    level_lib.load_workdir(tmp_path)
-  trainer.train(config, tmp_path)
-  again = level_lib.load_workdir(tmp_path)
+    level_lib.load_workdir(workdir)
+  trainer.train(config, workdir)
+  again = level_lib.load_workdir(workdir)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.arrays),
                jax.device_get(first.arrays))
 
 
 @pytest.mark.xdist_group("two_steps")
 @pytest.mark.parametrize("checkpoint_every,log_every", [(1, 100), (100, 1)])
-def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(two_steps, tmp_path,
-                                                            checkpoint_every, log_every):
+def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(two_step_copy, checkpoint_every,
+                                                            log_every):
   """Whether a log or a save comes first after the blow-up, nothing non-finite is saved."""
-  config, finished = two_steps
-  config = config.copy_and_resolve_references()
-  tmp_path = tmp_path / "run"
-  shutil.copytree(finished, tmp_path)
+  config, workdir = two_step_copy
   # Blows up on the next step (parameters overflow even where the loss is still finite).
   config.train.update(num_steps=6, g_lr=1e38, d_lr=1e38, checkpoint_every=checkpoint_every,
                       log_every=log_every)
   with pytest.raises(trainer.NonFiniteLossError, match=r"last checkpoint \(step 2\) is intact"):
-    trainer.train(config, tmp_path)
-  assert Checkpoints(tmp_path, config).latest_step() == 2
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["2"]
+    trainer.train(config, workdir)
+  assert Checkpoints(workdir, config).latest_step() == 2
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2"]
 
 
 def test_nonfinite_loss_before_the_first_checkpoint_says_none_was_saved(tmp_path):
