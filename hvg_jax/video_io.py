@@ -49,7 +49,8 @@ def write_mp4(path, frames: np.ndarray, fps: float = 8.0):
       pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
       output_params=["-loglevel", "error"])
   with warnings.catch_warnings():
-    # JAX warns on any fork; ffmpeg is started with fork+exec, which is safe.
+    # JAX warns on any fork; ffmpeg starts with fork+exec and no Python code in between
+    # (hvg_jax/__init__.py), which is safe.
     warnings.filterwarnings("ignore", message=".*fork.*")
     writer.send(None)
   for frame in frames:

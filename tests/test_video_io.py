@@ -44,3 +44,10 @@ def test_gif_and_mp4_files(tmp_path):
   reader = imageio_ffmpeg.read_frames(str(mp4))
   meta = next(reader)
   assert meta["size"] == (18, 16) and len(list(reader)) == 5  # padded to even sizes
+
+
+def test_ffmpeg_starts_without_python_code_between_fork_and_exec():
+  """imageio-ffmpeg's default preexec_fn runs Python in the forked child, which can hang in
+  a multithreaded process; importing hvg_jax turns it off (unless the user set it)."""
+  from imageio_ffmpeg import _utils  # pylint: disable=import-outside-toplevel
+  assert _utils._popen_kwargs(prevent_sigint=True)["preexec_fn"] is None  # pylint: disable=protected-access
