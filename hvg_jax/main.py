@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from hvg_jax import cli, config_lib, distributed
 from hvg_jax.chain.sample_files import write_index, write_samples
-from hvg_jax.chain.sampler import sample_chain
+from hvg_jax.chain.sampler import stream_chain
 from hvg_jax.eval import evaluation, i3d_weights
 from hvg_jax.train import trainer
 
@@ -60,12 +60,12 @@ def _sample_chain(chain, dirs):
   (chain.eval): metrics.json, a table in the log and on the page."""
   mesh, levels = cli.load_chain(dirs)
   top = levels[-1].config
-  videos = sample_chain(levels, num_videos=top.train.num_samples, seed=top.seed, mesh=mesh,
-                        progress=jax.process_index() == 0)
+  lengths, chunks = stream_chain(levels, num_videos=top.train.num_samples, seed=top.seed,
+                                 mesh=mesh, progress=jax.process_index() == 0)
   output = dirs[0].parent / "samples"
   settings = f"{chain.name}: {len(levels)} levels, seed {top.seed}"
-  if jax.process_index() == 0:
-    index = write_samples(output, levels, videos, settings=settings)
+  index = write_samples(output, levels, lengths, chunks, settings=settings)
+  if index is not None:
     logging.info("Samples of the whole chain: %s", index)
   eval_settings = _chain_eval_settings(chain)
   if eval_settings is None:
@@ -74,8 +74,9 @@ def _sample_chain(chain, dirs):
   results = evaluation.Evaluator(eval_settings, mesh=mesh)(levels)
   if jax.process_index() == 0:
     evaluation.write(output, results, settings=eval_settings, levels=levels)
-    write_index(output, levels, [v.shape for v in videos], settings=settings,
-                metrics=results.metrics)
+    shapes = [(top.train.num_samples, t, lv.shapes.resolution, lv.shapes.resolution, 3)
+              for lv, t in zip(levels, lengths)]
+    write_index(output, levels, shapes, settings=settings, metrics=results.metrics)
     logging.info("%s", evaluation.table(results, eval_settings, levels))
     logging.info("Metrics of the whole chain: %s", output / "metrics.json")
 

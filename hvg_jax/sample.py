@@ -5,19 +5,21 @@ r"""Samples long videos from a trained chain (its workdirs or an export).
       --frames=192 --sigma=0.5 --output=/tmp/bdd_192
 
 Level 1 samples its video (its ConvGRU unrolled when --frames asks for more than it was
-trained on), then every upsampler runs over the whole video of the level below, in chunks
-that keep device memory flat however long the video. For lengths other than the stored
-ones, standing BatchNorm statistics are recomputed first with --standing_passes dummy
-passes. Writes each level's videos (GIF, MP4), a grid of the levels side by side, the
-arrays (videos.npz) and an index.html that shows them.
+trained on), then every upsampler runs over the video of the level below in chunks, and
+the chunks go to the files as they come out: device and host memory stay flat however
+long the video. For lengths other than the stored ones, standing BatchNorm statistics are
+recomputed first with --standing_passes dummy passes. Writes each level's videos (MP4, and
+a GIF of the first --gif_frames frames), the levels side by side, every video as a uint8
+.npy file, and an index.html that shows them.
 """
 
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import cli
-from hvg_jax.chain.sample_files import write_samples
-from hvg_jax.chain.sampler import sample_chain
+from hvg_jax import checkpoints, cli
+from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.sample_files import GIF_FRAMES, write_samples
+from hvg_jax.chain.sampler import stream_chain
 
 _CHAIN = flags.DEFINE_string("chain", None, "Comma-separated level workdirs (level 1 first), "
                              "a chain workdir, or an export.")
@@ -33,20 +35,36 @@ _PASSES = flags.DEFINE_integer("standing_passes", None, "Dummy passes for standi
                                "statistics (default: the top config's sample.standing_passes).")
 _BATCH = flags.DEFINE_integer("standing_batch", None, "Videos per dummy pass (default: the "
                               "top config's sample.standing_batch).")
+_STATS_CACHE = flags.DEFINE_string(
+    "stats_cache", None, "Where recomputed standing statistics are kept and reused by the "
+    "next sample at the same length and setting (default: standing_stats/ in the last path "
+    "of --chain; '' computes them every time).")
 _FPS = flags.DEFINE_float("fps", 8.0, "Frame rate of the written files.")
+_ARRAYS = flags.DEFINE_bool("arrays", True, "Also write every video as a uint8 .npy file "
+                            "(level<k>_<i>.npy; np.load(..., mmap_mode='r') reads it).")
+_GIF_FRAMES = flags.DEFINE_integer("gif_frames", GIF_FRAMES, "Frames of the GIF previews "
+                                   "(the MP4s have every frame).")
+
+
+def _cache_dir():
+  if _STATS_CACHE.value is not None:
+    return _STATS_CACHE.value or None
+  return checkpoints.absolute(chain_levels.split_paths(_CHAIN.value)[-1])
 
 
 def main(argv):
   cli.start(argv)
   with cli.user_errors():
     mesh, levels = cli.load_chain(_CHAIN.value)
-    videos = sample_chain(levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value,
-                          sigma=_SIGMA.value, seed=_SEED.value, label=_LABEL.value,
-                          passes=_PASSES.value, batch=_BATCH.value, mesh=mesh)
-  settings = (f"--chain={_CHAIN.value} --frames={videos[-1].shape[1]} "
+    lengths, chunks = stream_chain(
+        levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value, sigma=_SIGMA.value,
+        seed=_SEED.value, label=_LABEL.value, passes=_PASSES.value, batch=_BATCH.value,
+        mesh=mesh, progress=jax.process_index() == 0, cache_dir=_cache_dir())
+  settings = (f"--chain={_CHAIN.value} --frames={lengths[-1]} "
               f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} --seed={_SEED.value}")
-  if jax.process_index() == 0:
-    index = write_samples(_OUTPUT.value, levels, videos, fps=_FPS.value, settings=settings)
+  index = write_samples(_OUTPUT.value, levels, lengths, chunks, fps=_FPS.value,
+                        settings=settings, arrays=_ARRAYS.value, gif_frames=_GIF_FRAMES.value)
+  if index is not None:
     logging.info("Wrote %s", index)
 
 

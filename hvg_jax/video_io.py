@@ -39,22 +39,36 @@ def write_gif(path, frames: np.ndarray, fps: float = 8.0):
   iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
 
 
+class Mp4Writer:
+  """An H.264 MP4 written frame by frame (with the ffmpeg that imageio-ffmpeg ships): a
+  long video never has to be in memory whole."""
+
+  def __init__(self, path, height: int, width: int, fps: float = 8.0):
+    # yuv420p needs even sizes: frames get one row / column of the edge where needed.
+    self._pad = ((0, height % 2), (0, width % 2), (0, 0))
+    self._writer = imageio_ffmpeg.write_frames(
+        str(path), (width + width % 2, height + height % 2), fps=fps, codec="libx264",
+        pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
+        output_params=["-loglevel", "error"])
+    with warnings.catch_warnings():
+      # JAX warns on any fork; ffmpeg starts with fork+exec and no Python code in between
+      # (hvg_jax/__init__.py), which is safe.
+      warnings.filterwarnings("ignore", message=".*fork.*")
+      self._writer.send(None)
+
+  def write(self, frames: np.ndarray):
+    """(T, H, W, 3) uint8 frames, appended."""
+    for frame in frames:
+      self._writer.send(np.ascontiguousarray(np.pad(frame, self._pad, mode="edge")))
+
+  def close(self):
+    self._writer.close()
+
+
 def write_mp4(path, frames: np.ndarray, fps: float = 8.0):
-  """(T, H, W, 3) uint8 -> H.264 MP4 (with the ffmpeg that imageio-ffmpeg ships)."""
-  t, h, w, _ = frames.shape
-  # yuv420p needs even sizes: pad by one row / column of the edge where needed.
-  frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-  writer = imageio_ffmpeg.write_frames(
-      str(path), (frames.shape[2], frames.shape[1]), fps=fps, codec="libx264",
-      pix_fmt_out="yuv420p", macro_block_size=1, quality=8,
-      output_params=["-loglevel", "error"])
-  with warnings.catch_warnings():
-    # JAX warns on any fork; ffmpeg starts with fork+exec and no Python code in between
-    # (hvg_jax/__init__.py), which is safe.
-    warnings.filterwarnings("ignore", message=".*fork.*")
-    writer.send(None)
-  for frame in frames:
-    writer.send(np.ascontiguousarray(frame))
+  """(T, H, W, 3) uint8 -> H.264 MP4."""
+  writer = Mp4Writer(path, frames.shape[1], frames.shape[2], fps)
+  writer.write(frames)
   writer.close()
 
 

@@ -1,10 +1,14 @@
 """The hierarchy: chained training, windows and chunks, sampling, export, bad chains."""
 
+import dataclasses
 import functools
 import json
 import re
 import subprocess
+import tracemalloc
 
+import imageio.v3 as iio
+import imageio_ffmpeg
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,8 +20,8 @@ from hvg_jax import config_lib, models, runtime, video_io
 from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import levels as chain_levels
-from hvg_jax.chain import sample_files
-from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain
+from hvg_jax.chain import sample_files, stats_cache
+from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain, stream_chain
 from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.data import pipeline
 from hvg_jax.train import state as state_lib
@@ -135,6 +139,80 @@ def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_level
 
 
 @ON_SSW_LEVELS
+def test_streamed_files_equal_the_whole_videos(ssw_levels, tmp_path):
+  """The chunks written as they come (three levels: the middle one made chunk by chunk as
+  the top needs it) are the whole-video sampler's videos, to the uint8; the side-by-side
+  grid shows each top frame beside its level-1 and level-2 frames."""
+  settings = dict(frames=8 * 12, num_videos=2, seed=4, passes=1, batch=2, progress=False)
+  videos = [video_io.to_uint8(v) for v in sample_chain(ssw_levels, **settings)]
+  lengths, chunks = stream_chain(ssw_levels, **settings)
+  assert lengths == [v.shape[1] for v in videos] == [24, 48, 96]
+  sample_files.write_samples(tmp_path, ssw_levels, lengths, chunks, gif_frames=10)
+  files = sample_files.load_videos(tmp_path)
+  for k, v in enumerate(videos, start=1):
+    np.testing.assert_array_equal(files[f"level{k}"], v)
+  gif = iio.imread(tmp_path / "levels.gif")
+  assert gif.shape[0] == 10  # a preview: the MP4 has all 96 frames
+  assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "levels.mp4"))[0] == 96
+  assert gif.shape[1:3] == sample_files.side_by_side(videos).shape[1:3]
+  assert "the GIFs show the first 10 frames" in (tmp_path / "index.html").read_text()
+
+
+@ON_SSW_LEVELS
+def test_streaming_holds_no_more_host_memory_for_a_longer_video(ssw_levels):
+  """Peak traced host memory while the chunks of 4x and 16x the training length are made
+  and dropped: the same, but for level 1's video (held whole: its ConvGRU runs the whole
+  length in one call, and made before the tracing starts)."""
+
+  def peak(frames):
+    lengths, chunks = stream_chain(ssw_levels, frames=frames, num_videos=2, passes=1,
+                                   batch=2, progress=False)
+    next(chunks)  # compiled, level 1 made
+    tracemalloc.start()
+    for _ in chunks:
+      pass
+    _, top = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return top, lengths
+
+  short, lengths = peak(4 * 12)
+  long, long_lengths = peak(16 * 12)
+  assert (lengths[-1], long_lengths[-1]) == (48, 192)
+  top_video = 2 * 192 * 32 * 32 * 3 * 4  # float32: what the whole top video would take
+  assert abs(long - short) < 0.05 * top_video, (short, long, top_video)
+
+
+@ON_SSW_LEVELS
+def test_standing_statistics_are_kept_next_to_the_chain_and_reused(ssw_levels, tmp_path,
+                                                                   monkeypatch):
+  settings = dict(frames=8 * 12, num_videos=2, seed=4, passes=1, batch=2, progress=False,
+                  cache_dir=tmp_path)
+  first = sample_chain(ssw_levels, **settings)
+  (kept,) = (tmp_path / stats_cache.CACHE_DIR).iterdir()
+  computed, original = [], ChainSampler.standing_statistics
+
+  def counting(self, *args, **kwargs):
+    computed.append(1)
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(ChainSampler, "standing_statistics", counting)
+  again = sample_chain(ssw_levels, **settings)
+  assert not computed  # taken from the file
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a, b)
+  # Another chain (level 2's weights changed) does not read this one's file.
+  changed = list(ssw_levels)
+  changed[1] = dataclasses.replace(changed[1], params=jax.tree.map(lambda x: x * 1.01,
+                                                                   changed[1].params))
+  sample_chain(changed, **settings)
+  assert computed and len(list((tmp_path / stats_cache.CACHE_DIR).iterdir())) == 2
+  assert kept.exists()
+  # At the stored lengths and σ = 1 nothing is recomputed, so nothing is kept.
+  sample_chain(ssw_levels, **dict(settings, frames=None, cache_dir=tmp_path / "other"))
+  assert not (tmp_path / "other").exists()
+
+
+@ON_SSW_LEVELS
 def test_lengths_the_chain_cannot_reach_are_a_clear_error(ssw_levels):
   with pytest.raises(level_lib.ChainError, match="multiple of 4"):
     level_lengths(ssw_levels, 50)
@@ -183,7 +261,7 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   page = (samples / "index.html").read_text()
   for name in ("levels", "level1", "level2"):
     assert f'src="{name}.gif"' in page and (samples / f"{name}.mp4").stat().st_size > 0
-  videos = np.load(samples / "videos.npz")
+  videos = sample_files.load_videos(samples)
   assert videos["level1"].shape == (4, 8, 8, 8, 3) and videos["level2"].shape == (4, 16, 8, 8, 3)
   grid = sample_files.side_by_side([videos["level1"], videos["level2"]])
   assert grid.shape == (16, 4 * 10 - 2, 2 * 10 - 2, 3)
@@ -292,7 +370,7 @@ def test_export_then_sample_from_the_export_alone_in_a_fresh_process(demo_chain,
   out = _run("hvg_jax.sample", f"--chain={export}", f"--output={tmp_path / 'from_export'}",
              *flags)
   assert out.returncode == 0, out.stderr[-3000:]
-  from_export = np.load(tmp_path / "from_export" / "videos.npz")
+  from_export = sample_files.load_videos(tmp_path / "from_export")
   assert from_export["level2"].shape == (3, 64, 8, 8, 3)  # 4x the chain's 16 frames
 
   levels = chain_levels.load(f"{workdir / 'level1'},{workdir / 'level2'}")

@@ -1,13 +1,19 @@
 """The files of a chain's samples: each level's videos, the levels side by side, the arrays,
-and an index.html that shows them."""
+and an index.html that shows them, written as the chunks of the videos are made."""
 
+import collections
+import contextlib
 import html
-import io
+import pathlib
+import shutil
+import tempfile
 
+import jax
 import numpy as np
 from etils import epath
 
 from hvg_jax import video_io
+from hvg_jax.chain.sampler import Frames
 
 
 def side_by_side(videos: list[np.ndarray], pad: int = 2) -> np.ndarray:
@@ -23,31 +29,135 @@ def side_by_side(videos: list[np.ndarray], pad: int = 2) -> np.ndarray:
   return video_io.grid(stacked, columns=len(videos), pad=pad)
 
 
-def write_samples(output, levels, videos: list[np.ndarray], *, fps: float = 8.0,
-                  settings: str = "", metrics: dict | None = None) -> epath.Path:
-  """Writes level<k>.{gif,mp4}, levels.{gif,mp4}, videos.npz and index.html (with the
-  chain's ``metrics`` when given, see :func:`write_index`)."""
+# GIFs are previews: each shows the first frames of its videos (the MP4s have them all).
+GIF_FRAMES = 128
+
+
+class _NpyWriter:
+  """A uint8 .npy file of known shape written frame by frame (readable with mmap_mode)."""
+
+  def __init__(self, path, shape):
+    self._file = open(path, "wb")  # pylint: disable=consider-using-with
+    np.lib.format.write_array_header_1_0(self._file, {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+        "shape": tuple(shape)})
+
+  def write(self, frames: np.ndarray):
+    self._file.write(np.ascontiguousarray(frames, np.uint8).tobytes())
+
+  def close(self):
+    self._file.close()
+
+
+class _VideoFiles:
+  """<stem>.mp4 (every frame) and <stem>.gif (the first ``gif_frames``) of a video written
+  as its frames come."""
+
+  def __init__(self, stem: pathlib.Path, height: int, width: int, fps: float,
+               gif_frames: int):
+    self.stem, self.fps, self.gif_frames = stem, fps, gif_frames
+    self._mp4 = video_io.Mp4Writer(stem.with_suffix(".mp4"), height, width, fps)
+    self._gif = []
+
+  def write(self, frames: np.ndarray):
+    self._mp4.write(frames)
+    room = self.gif_frames - sum(len(f) for f in self._gif)
+    if room > 0:
+      self._gif.append(frames[:room])
+
+  def close(self):
+    self._mp4.close()
+    video_io.write_gif(self.stem.with_suffix(".gif"), np.concatenate(self._gif), self.fps)
+
+
+@contextlib.contextmanager
+def _local(output: epath.Path):
+  """A local directory to write into: ``output`` itself, or (e.g. gs://) a temporary one
+  copied there at the end (the encoders write local files)."""
+  if "://" not in str(output):
+    yield pathlib.Path(output)
+    return
+  with tempfile.TemporaryDirectory() as tmp:
+    yield pathlib.Path(tmp)
+    for f in pathlib.Path(tmp).iterdir():
+      with f.open("rb") as src, (output / f.name).open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.0,
+                  settings: str = "", metrics: dict | None = None, arrays: bool = True,
+                  gif_frames: int = GIF_FRAMES) -> epath.Path:
+  """Writes a chain's videos as ``chunks`` ((level index, frames in [-1, 1]) in the order
+  :meth:`ChainSampler.stream` makes them) come: level<k>.{gif,mp4} (a grid of the videos),
+  levels.{gif,mp4} (the levels side by side), with ``arrays`` level<k>_<i>.npy (uint8, one
+  per video), and index.html (with the chain's ``metrics`` when given, see
+  :func:`write_index`). Holds only the lower levels' frames the top's next frames show.
+  Every process calls it (all of them make the chunks); the first writes."""
+  if jax.process_index() != 0:
+    collections.deque(chunks, maxlen=0)
+    return None
   output = epath.Path(output)
   output.mkdir(parents=True, exist_ok=True)
-  frames = [video_io.to_uint8(v) for v in videos]
-  columns = int(np.ceil(np.sqrt(len(frames[0]))))
-  for lv, v in zip(levels, frames):
-    video_io.write_video_files(output / f"level{lv.config.level}", video_io.grid(v, columns),
-                               fps)
-  video_io.write_video_files(output / "levels", side_by_side(frames), fps)
-  buffer = io.BytesIO()  # zipfile seeks, which remote (gs://) files do not
-  np.savez(buffer, **{f"level{lv.config.level}": v for lv, v in zip(levels, frames)})
-  (output / "videos.npz").write_bytes(buffer.getvalue())
-  return write_index(output, levels, [v.shape for v in frames], settings=settings,
-                     metrics=metrics)
+  top = len(levels) - 1
+  files, npys, shapes = {}, {}, [None] * len(levels)
+  below = [Frames() for _ in levels[:-1]]  # lower levels' frames that levels.* still shows
+  shown = 0  # top-level frames written to levels.*
+  with _local(output) as local:
+    for k, frames in chunks:
+      frames = video_io.to_uint8(frames)
+      n, _, r = frames.shape[:3]
+      name = f"level{levels[k].config.level}"
+      if k not in files:
+        shapes[k] = (n, lengths[k], r, r, 3)
+        columns = int(np.ceil(np.sqrt(n)))
+        files[k] = _VideoFiles(local / name, *video_io.grid(frames[:, :1], columns).shape[1:3],
+                               fps, gif_frames)
+        if arrays:
+          npys[k] = [_NpyWriter(local / f"{name}_{i}.npy", shapes[k][1:]) for i in range(n)]
+      files[k].write(video_io.grid(frames, int(np.ceil(np.sqrt(n)))))
+      for i, writer in enumerate(npys.get(k, ())):
+        writer.write(frames[i])
+      if k < top:
+        below[k].append(frames)
+        continue
+      # levels.*: each top frame t beside frame t * T_j // T_top of every level j below.
+      t = np.arange(shown, shown + frames.shape[1])
+      columns = []
+      for j, buffer in enumerate(below):
+        columns.append(buffer.frames[:, t * lengths[j] // lengths[top] - buffer.start])
+        buffer.drop_before(int(t[-1] + 1) * lengths[j] // lengths[top])
+      grid = side_by_side(columns + [frames])
+      if "levels" not in files:
+        files["levels"] = _VideoFiles(local / "levels", *grid.shape[1:3], fps, gif_frames)
+      files["levels"].write(grid)
+      shown += frames.shape[1]
+    for f in files.values():
+      f.close()
+    for writers in npys.values():
+      for w in writers:
+        w.close()
+  return write_index(output, levels, shapes, settings=settings, metrics=metrics,
+                     gif_frames=gif_frames)
+
+
+def load_videos(output) -> dict[str, np.ndarray]:
+  """The uint8 videos of every level :func:`write_samples` wrote (level<k> -> (N, T, R, R,
+  3)), each video memory-mapped."""
+  output = pathlib.Path(output)
+  names = sorted({p.name.rsplit("_", 1)[0] for p in output.glob("level*_*.npy")})
+  return {name: np.stack([np.load(p, mmap_mode="r") for p in sorted(
+      output.glob(f"{name}_*.npy"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))])
+          for name in names}
 
 
 def write_index(output, levels, shapes, *, settings: str = "",
-                metrics: dict | None = None) -> epath.Path:
+                metrics: dict | None = None, gif_frames: int = GIF_FRAMES) -> epath.Path:
   """index.html: the levels side by side (a row per video, a column per level), each
   level's videos, and a table of ``metrics`` (name -> value) when given."""
   output = epath.Path(output)
-  entries = [("levels", "every level side by side (rows: videos; columns: levels)")]
+  preview = (f"; the GIFs show the first {gif_frames} frames"
+             if max(s[1] for s in shapes) > gif_frames else "")
+  entries = [("levels", f"every level side by side (rows: videos; columns: levels){preview}")]
   for lv, shape in zip(levels, shapes):
     entries.append((f"level{lv.config.level}",
                     f"level {lv.config.level} ({lv.config.name}): {shape[1]} frames at "

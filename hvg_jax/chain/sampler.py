@@ -7,6 +7,7 @@ the stored ones are recomputed first (``standing_statistics``), level by level, 
 way.
 """
 
+import collections
 import copy
 import functools
 
@@ -16,7 +17,30 @@ from tqdm import tqdm
 
 from hvg_jax import runtime
 from hvg_jax.chain import generate as gen
-from hvg_jax.level import ChainError, FrozenLevel
+from hvg_jax.chain import stats_cache
+from hvg_jax.level import ChainError, FrozenLevel, stats_frames
+
+
+class Frames:
+  """Consecutive frames [start, end) of a level's videos (host arrays, time on axis 1),
+  kept as they are made and dropped once nothing needs them."""
+
+  def __init__(self):
+    self.start, self.frames = 0, None
+
+  @property
+  def end(self) -> int:
+    return self.start + (0 if self.frames is None else self.frames.shape[1])
+
+  def append(self, frames: np.ndarray):
+    self.frames = frames if self.frames is None else np.concatenate([self.frames, frames], 1)
+
+  def get(self, a: int, b: int) -> np.ndarray:
+    return self.frames[:, a - self.start:b - self.start]
+
+  def drop_before(self, a: int):
+    if a > self.start:
+      self.frames, self.start = self.frames[:, a - self.start:], a
 
 
 def level_lengths(levels: list[FrozenLevel], top_frames: int | None = None) -> list[int]:
@@ -93,21 +117,51 @@ class ChainSampler:
     labels = self._put(np.zeros((batch,), np.int32) if lv.shapes.num_classes else None)
     return self._generate[k].lower(lv.params, stats, z, low, labels).compile()
 
-  def upsample(self, k: int, stats, z, low: np.ndarray, labels) -> np.ndarray:
-    """Level k (index) over the whole input video ``low``, chunk by chunk (host arrays)."""
+  def _over_chunks(self, k: int, lower, input_frames: int, run):
+    """Yields (c, a, b, run(c, input frames [c, c + L))) for the chunks of level k (index)
+    in order, pulling its input from ``lower`` (the input video's frames in order, in pieces
+    of any length) and holding only the input frames the next chunk needs."""
+    length, plan = self._plan(k, input_frames)
+    low = Frames()
+    for c, a, b in plan:
+      while low.end < c + length:
+        low.append(next(lower))
+      low.drop_before(c)
+      yield c, a, b, run(c, self._put(low.get(c, c + length)))
+
+  def _chunks_of(self, k: int, stats, z, labels, lower, input_frames: int):
+    """Level k's (index) output in order, chunk by chunk (host arrays), from ``lower``."""
     lv = self.levels[k]
     f = lv.shapes.time_factor
-    length, plan = self._plan(k, low.shape[1])
-    out = None
-    for c, a, b in tqdm(plan, desc=f"level {k + 1} ({low.shape[1] * f} frames)",
-                        disable=not self.progress or len(plan) < 2, leave=False):
-      y = self._generate[k](lv.params, gen.slice_stats(stats, c * f, length * f),
-                            self._put(z), self._put(low[:, c:c + length]), self._put(labels))
-      y = self._fetch(y)
-      if out is None:
-        out = np.empty((y.shape[0], low.shape[1] * f) + y.shape[2:], y.dtype)
-      out[:, a * f:b * f] = y[:, (a - c) * f:(b - c) * f]
-    return out
+    length = self._plan(k, input_frames)[0] * f
+    run = lambda c, low: self._generate[k](lv.params, gen.slice_stats(stats, c * f, length),
+                                           self._put(z), low, self._put(labels))
+    for c, a, b, y in self._over_chunks(k, lower, input_frames, run):
+      yield self._fetch(y)[:, (a - c) * f:(b - c) * f]
+
+  def _made(self, k: int, stats: list, zs, labels, made=None):
+    """Level k's (index) video in order, in chunks (level 1: whole), each also appended
+    with its level to ``made``; the levels below are made as it needs them."""
+    lv = self.levels[k]
+    if not lv.shapes.upsampling:
+      chunks = [self._fetch(self._generate[k](lv.params, stats[k], self._put(zs[k]), None,
+                                              self._put(labels)))]
+    else:
+      chunks = self._chunks_of(k, stats[k], zs[k], labels,
+                               self._made(k - 1, stats, zs, labels, made),
+                               stats_frames(stats[k]) // lv.shapes.time_factor)
+    for y in chunks:
+      if made is not None:
+        made.append((k, y))
+      yield y
+
+  def upsample(self, k: int, stats, z, low: np.ndarray, labels) -> np.ndarray:
+    """Level k (index) over the whole input video ``low``, chunk by chunk (host arrays)."""
+    n = len(self._plan(k, low.shape[1])[1])
+    chunks = tqdm(self._chunks_of(k, stats, z, labels, iter([low]), low.shape[1]), total=n,
+                  desc=f"level {k + 1} ({low.shape[1] * self.levels[k].shapes.time_factor} "
+                  "frames)", disable=not self.progress or n < 2, leave=False)
+    return np.concatenate(list(chunks), axis=1)
 
   def videos(self, stats: list, zs, labels, *, top: int | None = None) -> list[np.ndarray]:
     """Every level's whole video (host arrays in [-1, 1]) up to level index ``top``."""
@@ -119,20 +173,35 @@ class ChainSampler:
       out.append(self.upsample(k, stats[k], zs[k], out[-1], labels))
     return out
 
+  def stream(self, stats: list, zs, labels):
+    """Every level's video made chunk by chunk: yields (k, frames) (level index, host array
+    in [-1, 1]) in the order they are made: each level's frames in order, a lower level's
+    before the top's frames that need them. Holds level 1's whole video (its ConvGRU runs
+    the whole length in one call) and, of every other level, only what the next chunk
+    above needs, so host memory does not grow with the top level's length."""
+    made = collections.deque()
+    top = len(self.levels) - 1
+    frames = stats_frames(stats[top])
+    n = len(self._plan(top, frames // self.levels[top].shapes.time_factor)[1]) if top else 1
+    for _ in tqdm(self._made(top, stats, zs, labels, made), total=n,
+                  desc=f"videos ({frames} frames)", disable=not self.progress):
+      while made:
+        yield made.popleft()
+
   def _pass_statistics(self, k: int, length: int, zs, labels, lower_stats) -> list:
     """Level k's per-frame batch statistics of one pass over ``length`` frames."""
     lv = self.levels[k]
     if not lv.shapes.upsampling:
       return jax.tree.map(self._fetch, self._statistics[0](
           lv.params, length, self._put(zs[0]), None, self._put(labels)))
-    low = self.videos(lower_stats, zs, labels, top=k - 1)[-1]
     f = lv.shapes.time_factor
-    chunk_len, plan = self._plan(k, low.shape[1])
+    chunk_len = self._plan(k, length // f)[0] * f
+    run = lambda c, low: self._statistics[k](lv.params, chunk_len, self._put(zs[k]), low,
+                                             self._put(labels))
     full = None
-    for c, a, b in plan:
-      s = jax.tree.map(self._fetch, self._statistics[k](
-          lv.params, chunk_len * f, self._put(zs[k]), self._put(low[:, c:c + chunk_len]),
-          self._put(labels)))
+    lower = self._made(k - 1, lower_stats, zs, labels)  # made as the chunks need it
+    for c, a, b, s in self._over_chunks(k, lower, length // f, run):
+      s = jax.tree.map(self._fetch, s)
       if full is None:
         full = jax.tree.map(lambda x: np.zeros((length,) + x.shape[1:], x.dtype)
                             if x.ndim else x, s)
@@ -176,13 +245,10 @@ def random_labels(key, level: FrozenLevel, batch: int):
   return jax.random.randint(key, (batch,), 0, n) if n else None
 
 
-def sample_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
-                 passes=None, batch=None, mesh=None, progress=True) -> list[np.ndarray]:
-  """Every level's videos, (N, T_k, R_k, R_k, 3) in [-1, 1], level 1 first.
-
-  ``frames``: the top level's (default: its whole training video); ``passes`` and
-  ``batch`` of the dummy passes for standing statistics (default: the top config's).
-  """
+def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, mesh,
+              progress, cache_dir=None):
+  """(sampler, standing statistics, noise, labels) of a sampling job, its settings checked;
+  recomputed standing statistics are kept in (and taken from) ``cache_dir``."""
   top = levels[-1].config
   lengths = level_lengths(levels, frames)
   num_classes = levels[0].shapes.num_classes
@@ -198,12 +264,46 @@ def sample_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=
   sampler = ChainSampler(levels, mesh=mesh, progress=progress)
   k_noise, k_stats = jax.random.split(jax.random.key(seed))
   # The stored statistics are of σ = 1 noise: other scales recompute every level's.
-  recompute = range(len(levels)) if sigma != 1.0 else ()
-  stats = sampler.standing_statistics(lengths, passes=passes, batch=batch, key=k_stats,
-                                      sigma=sigma, recompute=recompute)
+  recompute = list(range(len(levels))) if sigma != 1.0 else []
+  stats, cache = None, None
+  if cache_dir and (recompute or any(t != lv.stats_frames for t, lv in zip(lengths, levels))):
+    cache = stats_cache.path(cache_dir, levels, dict(
+        lengths=lengths, passes=passes, batch=batch, sigma=sigma, seed=seed))
+    stats = stats_cache.load(cache, levels, sampler._place)  # pylint: disable=protected-access
+  if stats is None:
+    stats = sampler.standing_statistics(lengths, passes=passes, batch=batch, key=k_stats,
+                                        sigma=sigma, recompute=recompute)
+    if cache is not None:
+      stats_cache.save(cache, stats)
   labels = None
   if num_classes:
     labels = (np.full(num_videos, label) if label is not None
               else np.arange(num_videos) % num_classes).astype(np.int32)
   zs = gen.noise(k_noise, levels, num_videos, sigma)
+  return sampler, stats, zs, labels
+
+
+def sample_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
+                 passes=None, batch=None, mesh=None, progress=True,
+                 cache_dir=None) -> list[np.ndarray]:
+  """Every level's videos, (N, T_k, R_k, R_k, 3) in [-1, 1], level 1 first.
+
+  ``frames``: the top level's (default: its whole training video); ``passes`` and
+  ``batch`` of the dummy passes for standing statistics (default: the top config's), kept
+  in ``cache_dir`` (see :mod:`hvg_jax.chain.stats_cache`) when given.
+  """
+  sampler, stats, zs, labels = _prepared(
+      levels, frames=frames, num_videos=num_videos, sigma=sigma, seed=seed, label=label,
+      passes=passes, batch=batch, mesh=mesh, progress=progress, cache_dir=cache_dir)
   return sampler.videos(stats, zs, labels)
+
+
+def stream_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
+                 passes=None, batch=None, mesh=None, progress=True,
+                 cache_dir=None):
+  """:func:`sample_chain`'s videos (the same ones) made chunk by chunk: (lengths of every
+  level's videos, an iterator of (level index, frames)), see :meth:`ChainSampler.stream`."""
+  sampler, stats, zs, labels = _prepared(
+      levels, frames=frames, num_videos=num_videos, sigma=sigma, seed=seed, label=label,
+      passes=passes, batch=batch, mesh=mesh, progress=progress, cache_dir=cache_dir)
+  return [stats_frames(s) for s in stats], sampler.stream(stats, zs, labels)
