@@ -20,6 +20,7 @@ from hvg_jax import checkpoints, cli
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import GIF_FRAMES, write_samples
 from hvg_jax.chain.sampler import stream_chain
+from hvg_jax.level import ChainError
 
 _CHAIN = flags.DEFINE_string("chain", None, "Comma-separated level workdirs (level 1 first), "
                              "a chain workdir, or an export.")
@@ -55,6 +56,8 @@ def _cache_dir():
 def main(argv):
   cli.start(argv)
   with cli.user_errors():
+    if _GIF_FRAMES.value < 1:
+      raise ChainError(f"--gif_frames={_GIF_FRAMES.value}: must be at least 1")
     mesh, levels = cli.load_chain(_CHAIN.value)
     lengths, chunks = stream_chain(
         levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value, sigma=_SIGMA.value,

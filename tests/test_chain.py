@@ -154,7 +154,14 @@ def test_streamed_files_equal_the_whole_videos(ssw_levels, tmp_path):
   gif = iio.imread(tmp_path / "levels.gif")
   assert gif.shape[0] == 10  # a preview: the MP4 has all 96 frames
   assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "levels.mp4"))[0] == 96
-  assert gif.shape[1:3] == sample_files.side_by_side(videos).shape[1:3]
+  # The levels side by side, made from the chunks as they come, are the whole videos'.
+  beside = sample_files.SideBySide(lengths)
+  grids = [beside.add(k, video_io.to_uint8(frames))
+           for k, frames in stream_chain(ssw_levels, **settings)[1]]
+  whole = sample_files.side_by_side(videos)
+  np.testing.assert_array_equal(np.concatenate([g for g in grids if g is not None]), whole)
+  assert gif.shape[1:3] == whole.shape[1:3]
+  assert all(b.frames.shape[1] == 0 for b in beside.below)  # each dropped once shown
   assert "the GIFs show the first 10 frames" in (tmp_path / "index.html").read_text()
 
 
@@ -206,7 +213,14 @@ def test_standing_statistics_are_kept_next_to_the_chain_and_reused(ssw_levels, t
                                                                    changed[1].params))
   sample_chain(changed, **settings)
   assert computed and len(list((tmp_path / stats_cache.CACHE_DIR).iterdir())) == 2
-  assert kept.exists()
+  # A damaged file (an interrupted write elsewhere) is computed again and replaced.
+  kept.write_bytes(b"not a zip file")
+  computed.clear()
+  again = sample_chain(ssw_levels, **settings)
+  assert computed
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a, b)
+  assert kept.stat().st_size > 100
   # At the stored lengths and σ = 1 nothing is recomputed, so nothing is kept.
   sample_chain(ssw_levels, **dict(settings, frames=None, cache_dir=tmp_path / "other"))
   assert not (tmp_path / "other").exists()

@@ -84,9 +84,34 @@ def _local(output: epath.Path):
         shutil.copyfileobj(src, dst)
 
 
+class SideBySide:
+  """levels.*, made as the chunks come: each top-level frame t beside frame t * T_j // T_top
+  of every level j below (``lengths``: T of every level), which is kept until then."""
+
+  def __init__(self, lengths: list[int]):
+    self.lengths = lengths
+    self.below = [Frames() for _ in lengths[:-1]]
+    self.shown = 0  # top-level frames done
+
+  def add(self, k: int, frames: np.ndarray) -> np.ndarray | None:
+    """Takes level k's (index) next uint8 frames; returns the side-by-side frames that a
+    top level's frames complete (None for a lower level's)."""
+    top = len(self.lengths) - 1
+    if k < top:
+      self.below[k].append(frames)
+      return None
+    t = np.arange(self.shown, self.shown + frames.shape[1])
+    columns = []
+    for j, buffer in enumerate(self.below):
+      columns.append(buffer.frames[:, t * self.lengths[j] // self.lengths[top] - buffer.start])
+      buffer.drop_before(int(t[-1] + 1) * self.lengths[j] // self.lengths[top])
+    self.shown += frames.shape[1]
+    return side_by_side(columns + [frames])
+
+
 def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.0,
                   settings: str = "", metrics: dict | None = None, arrays: bool = True,
-                  gif_frames: int = GIF_FRAMES) -> epath.Path:
+                  gif_frames: int = GIF_FRAMES) -> epath.Path | None:
   """Writes a chain's videos as ``chunks`` ((level index, frames in [-1, 1]) in the order
   :meth:`ChainSampler.stream` makes them) come: level<k>.{gif,mp4} (a grid of the videos),
   levels.{gif,mp4} (the levels side by side), with ``arrays`` level<k>_<i>.npy (uint8, one
@@ -98,51 +123,42 @@ def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.
     return None
   output = epath.Path(output)
   output.mkdir(parents=True, exist_ok=True)
-  top = len(levels) - 1
-  files, npys, shapes = {}, {}, [None] * len(levels)
-  below = [Frames() for _ in levels[:-1]]  # lower levels' frames that levels.* still shows
-  shown = 0  # top-level frames written to levels.*
-  with _local(output) as local:
-    for k, frames in chunks:
-      frames = video_io.to_uint8(frames)
-      n, _, r = frames.shape[:3]
-      name = f"level{levels[k].config.level}"
-      if k not in files:
-        shapes[k] = (n, lengths[k], r, r, 3)
+  files, shapes, beside = {}, [None] * len(levels), SideBySide(lengths)
+  try:
+    with _local(output) as local, contextlib.ExitStack() as open_files:
+      for k, frames in chunks:
+        frames = video_io.to_uint8(frames)
+        n, _, r = frames.shape[:3]
+        name = f"level{levels[k].config.level}"
         columns = int(np.ceil(np.sqrt(n)))
-        files[k] = _VideoFiles(local / name, *video_io.grid(frames[:, :1], columns).shape[1:3],
-                               fps, gif_frames)
-        if arrays:
-          npys[k] = [_NpyWriter(local / f"{name}_{i}.npy", shapes[k][1:]) for i in range(n)]
-      files[k].write(video_io.grid(frames, int(np.ceil(np.sqrt(n)))))
-      for i, writer in enumerate(npys.get(k, ())):
-        writer.write(frames[i])
-      if k < top:
-        below[k].append(frames)
-        continue
-      # levels.*: each top frame t beside frame t * T_j // T_top of every level j below.
-      t = np.arange(shown, shown + frames.shape[1])
-      columns = []
-      for j, buffer in enumerate(below):
-        columns.append(buffer.frames[:, t * lengths[j] // lengths[top] - buffer.start])
-        buffer.drop_before(int(t[-1] + 1) * lengths[j] // lengths[top])
-      grid = side_by_side(columns + [frames])
-      if "levels" not in files:
-        files["levels"] = _VideoFiles(local / "levels", *grid.shape[1:3], fps, gif_frames)
-      files["levels"].write(grid)
-      shown += frames.shape[1]
-    for f in files.values():
-      f.close()
-    for writers in npys.values():
-      for w in writers:
-        w.close()
+        if k not in files:  # the level's first chunk: its files
+          shapes[k] = (n, lengths[k], r, r, 3)
+          files[k] = [_VideoFiles(local / name, *video_io.grid(frames[:, :1], columns).shape[1:3],
+                                  fps, gif_frames)]
+          if arrays:
+            files[k] += [_NpyWriter(local / f"{name}_{i}.npy", shapes[k][1:]) for i in range(n)]
+          for f in files[k]:
+            open_files.callback(f.close)
+        files[k][0].write(video_io.grid(frames, columns))
+        for i, npy in enumerate(files[k][1:]):
+          npy.write(frames[i])
+        grid = beside.add(k, frames)
+        if grid is not None:
+          if "levels" not in files:
+            files["levels"] = [_VideoFiles(local / "levels", *grid.shape[1:3], fps, gif_frames)]
+            open_files.callback(files["levels"][0].close)
+          files["levels"][0].write(grid)
+  except Exception:
+    if jax.process_count() > 1:  # the others wait for this process in the chunks' collectives
+      collections.deque(chunks, maxlen=0)
+    raise
   return write_index(output, levels, shapes, settings=settings, metrics=metrics,
                      gif_frames=gif_frames)
 
 
 def load_videos(output) -> dict[str, np.ndarray]:
   """The uint8 videos of every level :func:`write_samples` wrote (level<k> -> (N, T, R, R,
-  3)), each video memory-mapped."""
+  3)), read into memory (for one long video, ``np.load(path, mmap_mode="r")`` maps it)."""
   output = pathlib.Path(output)
   names = sorted({p.name.rsplit("_", 1)[0] for p in output.glob("level*_*.npy")})
   return {name: np.stack([np.load(p, mmap_mode="r") for p in sorted(

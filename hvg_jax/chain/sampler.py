@@ -157,11 +157,16 @@ class ChainSampler:
 
   def upsample(self, k: int, stats, z, low: np.ndarray, labels) -> np.ndarray:
     """Level k (index) over the whole input video ``low``, chunk by chunk (host arrays)."""
-    n = len(self._plan(k, low.shape[1])[1])
-    chunks = tqdm(self._chunks_of(k, stats, z, labels, iter([low]), low.shape[1]), total=n,
-                  desc=f"level {k + 1} ({low.shape[1] * self.levels[k].shapes.time_factor} "
-                  "frames)", disable=not self.progress or n < 2, leave=False)
-    return np.concatenate(list(chunks), axis=1)
+    n, f = len(self._plan(k, low.shape[1])[1]), self.levels[k].shapes.time_factor
+    out, start = None, 0
+    for y in tqdm(self._chunks_of(k, stats, z, labels, iter([low]), low.shape[1]), total=n,
+                  desc=f"level {k + 1} ({low.shape[1] * f} frames)",
+                  disable=not self.progress or n < 2, leave=False):
+      if out is None:
+        out = np.empty((y.shape[0], low.shape[1] * f) + y.shape[2:], y.dtype)
+      out[:, start:start + y.shape[1]] = y
+      start += y.shape[1]
+    return out
 
   def videos(self, stats: list, zs, labels, *, top: int | None = None) -> list[np.ndarray]:
     """Every level's whole video (host arrays in [-1, 1]) up to level index ``top``."""
@@ -231,10 +236,10 @@ class ChainSampler:
         total = s if total is None else jax.tree.map(np.add, total, s)
       mean = jax.tree.map(lambda x: x / passes if x.ndim else np.asarray(passes, x.dtype),
                           total)
-      stats.append(self._place(mean))
+      stats.append(self.place(mean))
     return stats
 
-  def _place(self, stats):
+  def place(self, stats):
     """Host statistics as device arrays: replicated over the mesh (every process holds the
     same values), or on the default device."""
     return runtime.put_replicated(stats, self.mesh)
@@ -265,16 +270,14 @@ def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, 
   k_noise, k_stats = jax.random.split(jax.random.key(seed))
   # The stored statistics are of σ = 1 noise: other scales recompute every level's.
   recompute = list(range(len(levels))) if sigma != 1.0 else []
-  stats, cache = None, None
+  compute = functools.partial(sampler.standing_statistics, lengths, passes=passes,
+                              batch=batch, key=k_stats, sigma=sigma, recompute=recompute)
   if cache_dir and (recompute or any(t != lv.stats_frames for t, lv in zip(lengths, levels))):
     cache = stats_cache.path(cache_dir, levels, dict(
         lengths=lengths, passes=passes, batch=batch, sigma=sigma, seed=seed))
-    stats = stats_cache.load(cache, levels, sampler._place)  # pylint: disable=protected-access
-  if stats is None:
-    stats = sampler.standing_statistics(lengths, passes=passes, batch=batch, key=k_stats,
-                                        sigma=sigma, recompute=recompute)
-    if cache is not None:
-      stats_cache.save(cache, stats)
+    stats = stats_cache.load_or_compute(cache, levels, compute, sampler.place)
+  else:
+    stats = compute()
   labels = None
   if num_classes:
     labels = (np.full(num_videos, label) if label is not None

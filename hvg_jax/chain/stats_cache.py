@@ -5,14 +5,16 @@ statistics: a changed chain never reads another chain's file.
 """
 
 import hashlib
-import io
 import json
 import logging
+import os
+import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from etils import epath
+from jax.experimental import multihost_utils
 
 from hvg_jax import runtime
 from hvg_jax.level import FrozenLevel
@@ -39,36 +41,45 @@ def path(directory, levels: list[FrozenLevel], setting: dict) -> epath.Path:
   return epath.Path(directory) / CACHE_DIR / f"{key.hexdigest()[:24]}.npz"
 
 
-def load(file: epath.Path, levels: list[FrozenLevel], place):
-  """The statistics in ``file`` (laid out as the levels' own, ``place``d on devices), or
-  None when there is none."""
+def _read(file: epath.Path, levels: list[FrozenLevel]):
+  """The host statistics in ``file``, or None when it is missing or unreadable."""
   if not file.exists():
     return None
-  with file.open("rb") as f:
-    arrays = np.load(io.BytesIO(f.read()))
-    stats = []
-    for k, lv in enumerate(levels):
-      treedef = jax.tree.structure(lv.stats)
-      stats.append(place(jax.tree.unflatten(
-          treedef, [arrays[f"level{k}_{i}"] for i in range(treedef.num_leaves)])))
-  logging.info("Standing statistics from %s (computed before for this chain and setting).",
-               file)
-  return stats
-
-
-def save(file: epath.Path, stats: list):
-  """Writes ``stats`` (process 0; a directory it cannot write is only a warning)."""
-  if jax.process_index() != 0:
-    return
-  buffer = io.BytesIO()  # zipfile seeks, which remote (gs://) files do not
-  np.savez(buffer, **{f"level{k}_{i}": runtime.fetch(x)
-                      for k, s in enumerate(stats) for i, x in enumerate(jax.tree.leaves(s))})
   try:
+    with file.open("rb") as f, np.load(f) as arrays:
+      return [jax.tree.unflatten(treedef, [arrays[f"level{k}_{i}"]
+                                           for i in range(treedef.num_leaves)])
+              for k, treedef in enumerate(jax.tree.structure(lv.stats) for lv in levels)]
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    logging.warning("Ignoring the damaged standing statistics %s (%s).", file, e)
+    return None
+
+
+def load_or_compute(file: epath.Path, levels: list[FrozenLevel], compute, place) -> list:
+  """The statistics in ``file`` (``place``d on devices) when every process can read it,
+  else ``compute()``'s, kept in ``file`` for the next time."""
+  stats = _read(file, levels)
+  found = stats is not None
+  if jax.process_count() > 1:  # one decision for all (computing runs collectives): read
+    # only if every process can (the directory may be local to each host)
+    found = bool(np.min(multihost_utils.process_allgather(np.int32(found))))
+  if found:
+    logging.info("Standing statistics from %s (computed before for this chain and "
+                 "setting).", file)
+    return [place(s) for s in stats]
+  stats = compute()
+  arrays = {f"level{k}_{i}": runtime.fetch(x)  # every process: fetching is collective
+            for k, s in enumerate(stats) for i, x in enumerate(jax.tree.leaves(s))}
+  try:  # every process writes (the same arrays): the directory may be local to each host
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_bytes(buffer.getvalue())
+    tmp = file.parent / f".{file.name}.{jax.process_index()}.{os.getpid()}.tmp"
+    with tmp.open("wb") as f:
+      np.savez(f, **arrays)
+    tmp.replace(file)  # whole files only
   except OSError as e:
     logging.warning("Could not keep the standing statistics in %s (%s); the next sample at "
                     "this length computes them again.", file, e)
-    return
+    return stats
   logging.info("Standing statistics kept in %s: a sample at the same length reuses them.",
                file)
+  return stats
