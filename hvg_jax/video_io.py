@@ -1,6 +1,8 @@
 """Writing generated videos: grids, GIF and MP4 files, and TensorBoard frame strips."""
 
+import contextlib
 import pathlib
+import shutil
 import tempfile
 import warnings
 
@@ -72,16 +74,26 @@ def write_mp4(path, frames: np.ndarray, fps: float = 8.0):
   writer.close()
 
 
+@contextlib.contextmanager
+def local_dir(output):
+  """A local directory to write files into: ``output`` itself, or (e.g. gs://) a temporary
+  one whose files are copied there at the end (the encoders write local files)."""
+  if "://" not in str(output):
+    pathlib.Path(output).mkdir(parents=True, exist_ok=True)
+    yield pathlib.Path(output)
+    return
+  with tempfile.TemporaryDirectory() as tmp:
+    yield pathlib.Path(tmp)
+    for f in pathlib.Path(tmp).iterdir():
+      with f.open("rb") as src, (epath.Path(output) / f.name).open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
 def write_video_files(stem, frames: np.ndarray, fps: float = 8.0) -> list[epath.Path]:
   """Writes ``stem``.gif and ``stem``.mp4 (local or e.g. gs:// paths); returns them."""
   stem = epath.Path(stem)
   stem.parent.mkdir(parents=True, exist_ok=True)
-  written = []
-  with tempfile.TemporaryDirectory() as tmp:  # the encoders write local files
-    for suffix, write in ((".gif", write_gif), (".mp4", write_mp4)):
-      local = pathlib.Path(tmp) / f"video{suffix}"
-      write(local, frames, fps)
-      target = stem.parent / f"{stem.name}{suffix}"
-      target.write_bytes(local.read_bytes())
-      written.append(target)
-  return written
+  with local_dir(stem.parent) as local:
+    write_gif(local / f"{stem.name}.gif", frames, fps)
+    write_mp4(local / f"{stem.name}.mp4", frames, fps)
+  return [stem.parent / f"{stem.name}{suffix}" for suffix in (".gif", ".mp4")]

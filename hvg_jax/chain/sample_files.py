@@ -5,8 +5,6 @@ import collections
 import contextlib
 import html
 import pathlib
-import shutil
-import tempfile
 
 import jax
 import numpy as np
@@ -67,21 +65,8 @@ class _VideoFiles:
 
   def close(self):
     self._mp4.close()
-    video_io.write_gif(self.stem.with_suffix(".gif"), np.concatenate(self._gif), self.fps)
-
-
-@contextlib.contextmanager
-def _local(output: epath.Path):
-  """A local directory to write into: ``output`` itself, or (e.g. gs://) a temporary one
-  copied there at the end (the encoders write local files)."""
-  if "://" not in str(output):
-    yield pathlib.Path(output)
-    return
-  with tempfile.TemporaryDirectory() as tmp:
-    yield pathlib.Path(tmp)
-    for f in pathlib.Path(tmp).iterdir():
-      with f.open("rb") as src, (output / f.name).open("wb") as dst:
-        shutil.copyfileobj(src, dst)
+    if self._gif:  # (none when the first write failed)
+      video_io.write_gif(self.stem.with_suffix(".gif"), np.concatenate(self._gif), self.fps)
 
 
 class SideBySide:
@@ -125,7 +110,7 @@ def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.
   output.mkdir(parents=True, exist_ok=True)
   files, shapes, beside = {}, [None] * len(levels), SideBySide(lengths)
   try:
-    with _local(output) as local, contextlib.ExitStack() as open_files:
+    with video_io.local_dir(output) as local, contextlib.ExitStack() as open_files:
       for k, frames in chunks:
         frames = video_io.to_uint8(frames)
         n, _, r = frames.shape[:3]
