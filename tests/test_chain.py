@@ -21,7 +21,9 @@ from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain import sample_files, stats_cache
+from hvg_jax.chain import sampler as sampler_lib
 from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain, stream_chain
+from hvg_jax.level import stats_frames
 from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.data import pipeline
 from hvg_jax.train import state as state_lib
@@ -62,9 +64,11 @@ def ssw_levels():
 
 
 def _videos(levels, seed=1, batch=3):
+  """Every level's videos, in pieces and chunks of the training windows (a budget of 1
+  byte), so that they are made in many."""
   zs = gen.noise(jax.random.key(seed), levels, batch)
   stats = [lv.stats for lv in levels]
-  return zs, ChainSampler(levels, progress=False).videos(stats, zs, None)
+  return zs, ChainSampler(levels, progress=False, chunk_memory=1).videos(stats, zs, None)
 
 
 @ON_SSW_LEVELS
@@ -79,7 +83,8 @@ def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, mon
   np.testing.assert_allclose(videos[2], whole, atol=1e-5)  # float rounding of other shapes
   # The margin is what makes them equal: chunks cut without one differ at the cuts.
   monkeypatch.setattr(gen, "input_margin", lambda level: 0)
-  cut = ChainSampler(ssw_levels, progress=False).upsample(2, top.stats, zs[2], videos[1], None)
+  cut = ChainSampler(ssw_levels, progress=False, chunk_memory=1).upsample(
+      2, top.stats, zs[2], videos[1], None)
   assert np.abs(cut - np.asarray(whole)).max() > 1e-2
 
 
@@ -87,11 +92,30 @@ def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, mon
 def test_standing_statistics_in_chunks_equal_a_whole_pass(ssw_levels):
   top = ssw_levels[-1]
   zs, videos = _videos(ssw_levels, seed=2)
-  sampler = ChainSampler(ssw_levels, progress=False)
+  sampler = ChainSampler(ssw_levels, progress=False, chunk_memory=1)
   chunked = sampler._pass_statistics(2, 100, zs, None, [lv.stats for lv in ssw_levels])
   whole = gen.batch_statistics(top, top.params, 100, zs[2], jnp.asarray(videos[1]), None)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
                chunked, jax.device_get(whole))
+
+
+@ON_SSW_LEVELS
+def test_level1_made_in_pieces_is_level1_made_at_once(ssw_levels):
+  """The ConvGRUs' state carried from piece to piece: the same frames and per-frame
+  statistics as one call over the whole length (60 frames in pieces of the 25 trained on,
+  the last one cut)."""
+  level1 = ssw_levels[0]
+  sampler = ChainSampler([level1], progress=False, chunk_memory=1)
+  assert sampler.chunk(0, "sample", 3, 60) == level1.stats_frames == 25
+  (stats,) = sampler.standing_statistics([60], passes=1, batch=3, key=jax.random.key(0))
+  zs = gen.noise(jax.random.key(5), [level1], 3)
+  whole = gen.generate(level1, level1.params, stats, zs[0], None, None)
+  (pieces,) = sampler.videos([stats], zs, None)
+  np.testing.assert_allclose(pieces, whole, atol=1e-6)
+  in_pieces = sampler._pass_statistics(0, 60, zs, None, [])
+  at_once = gen.batch_statistics(level1, level1.params, 60, zs[0], None, None)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               in_pieces, jax.device_get(at_once))
 
 
 @ON_SSW_LEVELS
@@ -113,29 +137,95 @@ def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_bel
 
 
 @ON_SSW_LEVELS
-def test_sampler_memory_is_the_same_for_4x_and_16x_the_training_length(ssw_levels):
+def test_chunks_are_as_long_as_the_memory_budget_allows_whatever_the_length(ssw_levels):
   top = ssw_levels[-1]
-  window = top.shapes.input_train_frames
-  sampler = ChainSampler(ssw_levels, progress=False)
-
-  def chunked(n):
-    return sampler.compiled_upsampler(2, n * window, batch=2).memory_analysis()
-
+  window, margin = top.shapes.input_train_frames, gen.input_margin(top)
+  one_window = ChainSampler(ssw_levels, progress=False)._memory(2, "sample", 2,
+                                                                window + 2 * margin)
+  budget = int(2.5 * one_window)
+  sampler = ChainSampler(ssw_levels, progress=False, chunk_memory=budget)
+  chunk = sampler.chunk(2, "sample", 2, 4 * window)
+  assert chunk > window and chunk == sampler.chunk(2, "sample", 2, 16 * window)
+  assert sampler._memory(2, "sample", 2, chunk + 2 * margin) <= budget
+  # A whole pass would take more the longer the video; with the memory for it, a short
+  # video is one chunk.
   def one_pass(n):
     stats = gen.fresh_stats(top.stats, n * window * 2)
     low = jnp.zeros((2, n * window, 16, 16, 3))
     return jax.jit(functools.partial(gen.generate, top)).lower(
         top.params, stats, jnp.zeros((2, 8)), low, None).compile().memory_analysis()
 
-  fields = ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
-  m4, m16 = chunked(4), chunked(16)
-  assert [getattr(m4, f) for f in fields] == [getattr(m16, f) for f in fields]
   assert one_pass(16).temp_size_in_bytes > 3 * one_pass(4).temp_size_in_bytes
+  assert ChainSampler(ssw_levels, chunk_memory=2**40).chunk(2, "sample", 2, 4 * window) == (
+      4 * window)
   # And the 16x video does come out of it (level 1 unrolled 2x beyond its training length).
   videos = sample_chain(ssw_levels, frames=16 * 12, num_videos=2, passes=1, batch=2,
-                               progress=False)
+                        progress=False, chunk_memory=budget)
   assert [v.shape[1] for v in videos] == [48, 96, 192]
   assert all(np.isfinite(v).all() and v.std() > 0 for v in videos)
+
+
+@ON_SSW_LEVELS
+def test_windowed_standing_statistics_are_a_short_videos_stretched(ssw_levels):
+  """With a 48-frame window, the upsamplers' passes run on a 48-frame top video: the
+  statistics at 96 frames are exactly the papers' at 48 (the same noise) but for the
+  frames between the last ones the end changes (4 of level 2's, 14 of level 3's) and the
+  rest, which get the mean of the short video's middle frames; level 1's first 12 are its
+  statistics at 12 (it is causal). In less work."""
+  sampler = ChainSampler(ssw_levels, progress=False, chunk_memory=1)
+  settings = dict(passes=2, batch=2, key=jax.random.key(3), recompute=[0, 1, 2])
+  short = sampler.standing_statistics(level_lengths(ssw_levels, 48), **settings)
+  lengths = level_lengths(ssw_levels, 96)
+  long = sampler.standing_statistics(lengths, window=48, **settings)
+  assert [stats_frames(s) for s in long] == lengths == [24, 48, 96]
+  assert [sampler.end_reach(k) for k in range(3)] == [0, 4, 14]
+  # Equal to float32 rounding (level 1 ran 12 and 24 frames: programs of other shapes);
+  # other noise would be off by 1e-1.
+  same = functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(short[0]), jax.tree.leaves(long[0])):
+    same(b[:12] if b.ndim else b, a)
+  for k, n, tail in ((1, 24, 4), (2, 48, 14)):
+    for a, b in zip(jax.tree.leaves(short[k]), jax.tree.leaves(long[k])):
+      if a.ndim:
+        same(b[:n - tail], a[:n - tail])
+        same(b[2 * n - tail:], a[n - tail:])
+        same(b[n - tail:2 * n - tail], np.broadcast_to(a[n // 2:n - tail].mean(0),
+                                                       (n,) + a.shape[1:]))
+  work = [sampler._work(lambda w=w: sampler.standing_statistics(
+      lengths, window=w, **settings))[0] for w in (0, 48)]
+  assert work[1] < 0.7 * work[0]
+  with pytest.raises(level_lib.ChainError, match="must be more than twice that"):
+    sampler.standing_statistics(lengths, window=24, **settings)
+
+
+@ON_SSW_LEVELS
+def test_one_progress_bar_counts_the_whole_job(ssw_levels, monkeypatch):
+  """Standing statistics and sampling on one bar, whose total (counted before the job
+  runs) is the work the job then does, so its ETA is over the whole job."""
+  bars = []
+
+  class Bar:
+    def __init__(self, total, **_):
+      self.total, self.n, self.closed = total, 0, False
+      bars.append(self)
+
+    def update(self, n):
+      self.n += n
+
+    def refresh(self):
+      pass
+
+    def close(self):
+      self.closed = True
+
+  monkeypatch.setattr(sampler_lib, "tqdm", Bar)
+  _, chunks = stream_chain(ssw_levels, frames=96, num_videos=2, passes=2, batch=2,
+                           window=48, chunk_memory=1)
+  assert len(bars) == 1 and 0 < bars[0].n < bars[0].total  # the statistics done
+  for _ in chunks:
+    pass
+  (bar,) = bars
+  assert bar.closed and bar.n == pytest.approx(bar.total)
 
 
 @ON_SSW_LEVELS
@@ -167,14 +257,13 @@ def test_streamed_files_equal_the_whole_videos(ssw_levels, tmp_path):
 
 @ON_SSW_LEVELS
 def test_streaming_holds_no_more_host_memory_for_a_longer_video(ssw_levels):
-  """Peak traced host memory while the chunks of 4x and 16x the training length are made
-  and dropped: the same, but for level 1's video (held whole: its ConvGRU runs the whole
-  length in one call, and made before the tracing starts)."""
+  """Peak traced host memory while the pieces and chunks of 4x and 16x the training length
+  are made and dropped (of the training windows' size: a budget of 1 byte): the same."""
 
   def peak(frames):
     lengths, chunks = stream_chain(ssw_levels, frames=frames, num_videos=2, passes=1,
-                                   batch=2, progress=False)
-    next(chunks)  # compiled, level 1 made
+                                   batch=2, progress=False, chunk_memory=1)
+    next(chunks)  # compiled
     tracemalloc.start()
     for _ in chunks:
       pass

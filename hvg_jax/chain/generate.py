@@ -71,6 +71,28 @@ def generate(level: FrozenLevel, params, stats, z, low, labels):
   return g(z, labels, num_frames=stats_frames(stats))
 
 
+def continue_level1(level: FrozenLevel, params, stats, z, labels, state):
+  """Level 1's next frames (as many as ``stats`` cover) after ``state`` (see
+  ``Level1Generator.continued``) and the state after them."""
+  g = sampling_view(nnx.merge(level.graphdef, params, stats))
+  return g.continued(z, labels, num_frames=stats_frames(stats), state=state)
+
+
+def level1_start(level: FrozenLevel, z, labels) -> list:
+  """The state before level 1's first frame (zeros, as the ConvGRUs start)."""
+  shapes = jax.eval_shape(lambda p, s: continue_level1(level, p, s, z, labels, None)[1],
+                          level.params, slice_stats(level.stats, 0, 1))
+  return [jnp.zeros(s.shape, s.dtype) for s in shapes]
+
+
+def pad_stats(stats: nnx.State, length: int) -> nnx.State:
+  """Per-timestep statistics extended to ``length`` timesteps with copies of the last (for
+  a chunk that runs past the end of a causal level-1 video: its extra frames are cut)."""
+  return jax.tree.map(
+      lambda s: s if s.ndim == 0 or s.shape[0] >= length else jnp.concatenate(
+          [s, jnp.repeat(s[-1:], length - s.shape[0], 0)]), stats)
+
+
 def generate_per_sample(level: FrozenLevel, params, stats, z, low, labels, out_starts):
   """An upsampler on per-sample input runs ``low`` (B, L, ...) that start at output frames
   ``out_starts`` (B,) of videos whose statistics are ``stats``."""
@@ -94,6 +116,14 @@ def batch_statistics(level: FrozenLevel, params, length: int, z, low, labels) ->
   else:
     g(z, labels, num_frames=length)
   return nnx.state(g, StandingStat)
+
+
+def level1_statistics(level: FrozenLevel, params, length: int, z, labels, state):
+  """(:func:`batch_statistics` of level 1's next ``length`` frames after ``state``, the
+  state after them)."""
+  g = standing_stats_view(nnx.merge(level.graphdef, params, fresh_stats(level.stats, length)))
+  _, state = g.continued(z, labels, num_frames=length, state=state)
+  return nnx.state(g, StandingStat), state
 
 
 def take_windows(video, starts, length: int):

@@ -1,18 +1,28 @@
-"""Whole videos from a chain: level 1, then each upsampler over the whole video in chunks.
+"""Videos from a chain, made piece by piece: level 1 in pieces (its ConvGRU state carried
+from one to the next), then each upsampler in chunks of the level below's video, each
+level's frames made only as far as the level above needs them; the same for the dummy
+passes of standing statistics. Host and device memory do not grow with the length.
 
-Each upsampler runs on fixed-size chunks of its input (its training window plus margins),
-so its compiled program, and the device memory it needs, do not depend on the video's
-length; whole videos are assembled on the host. Standing statistics for lengths other than
-the stored ones are recomputed first (``standing_statistics``), level by level, the same
-way.
+Piece and chunk sizes are chosen at sampling time, per level and batch, for speed: the
+largest (doubling from the level's training window) whose compiled program fits a
+device-memory budget (``chunk_memory``), since every chunk recomputes its margins and
+every call has its overhead. They do not change the videos: a level-1 video made in
+pieces is the video made at once, and an upsampler's chunks overlap by its margins.
+
+Standing statistics for lengths other than the stored ones are recomputed first
+(``standing_statistics``), level by level: the papers' dummy passes over the whole length,
+or for upsamplers with ``window`` over a ``window``-frame video, whose statistics are
+stretched to the length: its first and last frames kept, the mean of its middle frames
+between (the demo chain's are the same from frame 128 to the last few; RESULTS.md).
 """
 
-import collections
+import contextlib
 import copy
 import functools
 
 import jax
 import numpy as np
+from absl import logging
 from tqdm import tqdm
 
 from hvg_jax import runtime
@@ -20,10 +30,25 @@ from hvg_jax.chain import generate as gen
 from hvg_jax.chain import stats_cache
 from hvg_jax.level import ChainError, FrozenLevel, stats_frames
 
+# Bytes. On CPU the device memory is the host's: a small budget keeps the host's peak
+# memory nearly flat in the length (at 256 MiB it grew by a third from 64 to 4096 frames
+# of the demo chain; BENCHMARKS.md).
+CPU_CHUNK_MEMORY = 64 << 20
+
+
+def chunk_memory_budget(mib: float = 0) -> int:
+  """Device bytes a chunk's program may use: ``mib`` MiB, or by default (0) a quarter of
+  the accelerator's memory (``CPU_CHUNK_MEMORY`` on CPU)."""
+  if mib > 0:
+    return int(mib * 2**20)
+  device = jax.local_devices()[0]
+  limit = (device.memory_stats() or {}).get("bytes_limit") if device.platform != "cpu" else None
+  return limit // 4 if limit else CPU_CHUNK_MEMORY
+
 
 class Frames:
   """Consecutive frames [start, end) of a level's videos (host arrays, time on axis 1),
-  kept as they are made and dropped once nothing needs them."""
+  kept as they come and dropped once nothing needs them."""
 
   def __init__(self):
     self.start, self.frames = 0, None
@@ -67,15 +92,26 @@ class ChainSampler:
 
   With a ``mesh``, the videos of a batch are split over its ``data`` axis (the levels'
   weights should be replicated on it), so BatchNorm statistics are the whole batch's.
+  ``chunk_memory``: the device bytes a piece's or chunk's program may use (default:
+  :func:`chunk_memory_budget`).
   """
 
-  def __init__(self, levels: list[FrozenLevel], *, mesh=None, progress: bool = True):
+  def __init__(self, levels: list[FrozenLevel], *, mesh=None, progress: bool = True,
+               chunk_memory: int | None = None):
     self.levels = levels
     self.mesh = mesh
     self.progress = progress
-    self._generate = [jax.jit(functools.partial(gen.generate, lv)) for lv in levels]
-    self._statistics = [jax.jit(functools.partial(gen.batch_statistics, lv),
-                                static_argnums=1) for lv in levels]
+    self.chunk_memory = chunk_memory_budget() if chunk_memory is None else chunk_memory
+    self._generate, self._statistics = [], []
+    for lv in levels:
+      up = lv.shapes.upsampling
+      self._generate.append(jax.jit(functools.partial(
+          gen.generate if up else gen.continue_level1, lv)))
+      self._statistics.append(jax.jit(functools.partial(
+          gen.batch_statistics if up else gen.level1_statistics, lv), static_argnums=1))
+    self._chunks = {}  # (level index, kind, batch, frames) -> frames per chunk; memory
+    self._bar = None  # the progress of the job under way
+    self._dry = None  # while counting a job's work: the units counted so far
 
   def for_levels(self, levels: list[FrozenLevel]) -> "ChainSampler":
     """A sampler of ``levels``; when they are the same networks as this one's (graphdefs,
@@ -86,7 +122,8 @@ class ChainSampler:
         and jax.tree.structure(a.stats) == jax.tree.structure(b.stats)
         for a, b in zip(levels, self.levels))
     if not same:
-      return ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+      return ChainSampler(levels, mesh=self.mesh, progress=self.progress,
+                          chunk_memory=self.chunk_memory)
     other = copy.copy(self)
     other.levels = levels
     return other
@@ -98,151 +135,330 @@ class ChainSampler:
   def _fetch(x) -> np.ndarray:
     return runtime.fetch(x)
 
-  def chunk(self, k: int) -> int:
-    """Input frames each chunk of level k outputs: its training window."""
-    return self.levels[k].shapes.input_train_frames
+  def place(self, stats):
+    """Host statistics as device arrays: replicated over the mesh (every process holds the
+    same values), or on the default device."""
+    return runtime.put_replicated(stats, self.mesh)
 
-  def _plan(self, k: int, input_frames: int):
-    return gen.chunks(input_frames, self.chunk(k), gen.input_margin(self.levels[k]))
+  # Chunk sizes.
 
-  def compiled_upsampler(self, k: int, input_frames: int, batch: int):
-    """The compiled chunk program of upsampling level k (index) for a whole input video of
-    ``input_frames`` frames (for its memory analysis)."""
+  def _example_args(self, k: int, kind: str, batch: int, run: int):
+    """Zero arguments of level k's (index) program on ``run`` input frames (level 1:
+    output frames), placed as the real ones are."""
     lv = self.levels[k]
-    length, _ = self._plan(k, input_frames)
-    f, r = lv.shapes.time_factor, lv.shapes.input_resolution
-    stats = gen.fresh_stats(lv.stats, length * f)
     z = self._put(np.zeros((batch, lv.config.model.g.z_dim), np.float32))
-    low = self._put(np.zeros((batch, length, r, r, 3), np.float32))
     labels = self._put(np.zeros((batch,), np.int32) if lv.shapes.num_classes else None)
-    return self._generate[k].lower(lv.params, stats, z, low, labels).compile()
+    if not lv.shapes.upsampling:
+      state = [self._put(np.asarray(s)) for s in gen.level1_start(lv, z, labels)]
+      if kind == "stats":
+        return lv.params, run, z, labels, state
+      return lv.params, self.place(gen.fresh_stats(lv.stats, run)), z, labels, state
+    r = lv.shapes.input_resolution
+    low = self._put(np.zeros((batch, run, r, r, 3), np.float32))
+    f = lv.shapes.time_factor
+    if kind == "stats":
+      return lv.params, run * f, z, low, labels
+    return lv.params, self.place(gen.fresh_stats(lv.stats, run * f)), z, low, labels
 
-  def _over_chunks(self, k: int, lower, input_frames: int, run):
-    """Yields (c, a, b, run(c, input frames [c, c + L))) for the chunks of level k (index)
-    in order, pulling its input from ``lower`` (the input video's frames in order, in pieces
-    of any length) and holding only the input frames the next chunk needs."""
-    length, plan = self._plan(k, input_frames)
-    low = Frames()
+  def compiled(self, k: int, kind: str, batch: int, run: int):
+    """Level k's (index) program (kind "sample" or "stats") on ``run`` input frames (level
+    1: output frames), compiled (calls with such arguments reuse it)."""
+    program = (self._generate if kind == "sample" else self._statistics)[k]
+    return program.lower(*self._example_args(k, kind, batch, run)).compile()
+
+  def _memory(self, k: int, kind: str, batch: int, run: int) -> int:
+    key = ("memory", k, kind, batch, run)
+    if key not in self._chunks:
+      m = self.compiled(k, kind, batch, run).memory_analysis()
+      self._chunks[key] = (m.temp_size_in_bytes + m.argument_size_in_bytes
+                           + m.output_size_in_bytes - m.alias_size_in_bytes)
+    return self._chunks[key]
+
+  def chunk(self, k: int, kind: str, batch: int, frames: int) -> int:
+    """Input frames per chunk of level k (index; level 1: frames per piece) on a video
+    whose input has ``frames`` frames: from the training window, doubled while the
+    program's device memory (estimated from the training window's, then measured) fits
+    ``chunk_memory``, at most the whole video."""
+    key = (k, kind, batch, frames)
+    if key in self._chunks:
+      return self._chunks[key]
+    lv = self.levels[k]
+    unit = lv.shapes.input_train_frames if lv.shapes.upsampling else lv.stats_frames
+    margin = gen.input_margin(lv) if lv.shapes.upsampling else 0
+    run = lambda c: min(frames, c + 2 * margin)
+    c = min(unit, frames)
+    if c < frames:
+      per_frame = self._memory(k, kind, batch, run(c)) / run(c)  # params included: high
+      while c < frames and per_frame * run(min(2 * c, frames)) <= self.chunk_memory:
+        c = min(2 * c, frames)
+      while c > unit and self._memory(k, kind, batch, run(c)) > self.chunk_memory:
+        c = max(unit, c // 2)
+      if c == unit and self._memory(k, kind, batch, run(c)) > self.chunk_memory:
+        logging.warning("Level %d's %s program on its training window takes more than "
+                        "the chunk memory budget (%d MiB); running it anyway.", k + 1, kind,
+                        self.chunk_memory >> 20)
+    self._chunks[key] = c
+    return c
+
+  def _plan(self, k: int, kind: str, batch: int, input_frames: int):
+    margin = gen.input_margin(self.levels[k])
+    return gen.chunks(input_frames, self.chunk(k, kind, batch, input_frames), margin)
+
+  # Progress over a whole job.
+
+  def _tick(self, k: int, batch: int, frames: int):
+    """Counts a call of level k (index) that made ``frames`` frames of ``batch`` videos,
+    in frames of the top level's resolution."""
+    r, top = self.levels[k].shapes.resolution, self.levels[-1].shapes.resolution
+    units = batch * frames * r * r / (top * top)
+    if self._dry is not None:
+      self._dry[0] += units
+    elif self._bar is not None:
+      self._bar.update(units)
+
+  def _work(self, make) -> tuple[float, object]:
+    """(the units ``make()`` counts, what it returns), running no program."""
+    outer, self._dry = self._dry, [0.0]
+    try:
+      out = make()
+    finally:
+      counted, self._dry = self._dry[0], outer
+    return counted, out
+
+  @contextlib.contextmanager
+  def job(self, work: float, desc: str, add: bool = False):
+    """A progress bar over ``work`` units with its ETA; within another job's, nothing
+    (its opener counted the work), or with ``add`` (work it could not know of, such as
+    statistics not found in a cache) ``work`` more on that bar."""
+    if self._bar is not None:
+      if add:
+        self._bar.total += work
+        self._bar.refresh()
+      yield
+      return
+    self._bar = tqdm(total=work, desc=desc, disable=not self.progress, mininterval=0.5,
+                     bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+    try:
+      yield
+    finally:
+      self._bar.close()
+      self._bar = None
+
+  # Making videos.
+
+  def _level1_pieces(self, kind: str, stats, length: int, z, labels):
+    """(start, output) of level 1's pieces of a ``length``-frame video in order (the last
+    one cut): its frames ("sample", with ``stats``) or their batch statistics ("stats")."""
+    lv, batch = self.levels[0], z.shape[0]
+    c = self.chunk(0, kind, batch, length)
+    if kind == "sample":
+      stats = gen.pad_stats(stats, -(-length // c) * c)
+    state = None
+    for s in range(0, length, c):
+      n = min(c, length - s)
+      self._tick(0, batch, c)
+      if self._dry is not None:
+        yield s, np.empty((0, n))
+        continue
+      if state is None:
+        state = [self._put(np.asarray(x)) for x in gen.level1_start(lv, z, labels)]
+      if kind == "sample":
+        y, state = self._generate[0](lv.params, gen.slice_stats(stats, s, c), self._put(z),
+                                     self._put(labels), state)
+        yield s, self._fetch(y)[:, :n]
+      else:
+        y, state = self._statistics[0](lv.params, c, self._put(z), self._put(labels), state)
+        yield s, jax.tree.map(lambda x: self._fetch(x)[:n] if x.ndim else self._fetch(x), y)
+
+  def _over_chunks(self, k: int, batch: int, lower, plan, length: int, run):
+    """Yields (c, a, b, run(c, input frames [c, c + length))) for the chunks ``plan`` of
+    level k (index) in order, pulling their input from ``lower`` (the input video's frames
+    in order, in pieces) and holding only the input frames the next chunk needs."""
+    lv, low = self.levels[k], Frames()
     for c, a, b in plan:
       while low.end < c + length:
         low.append(next(lower))
       low.drop_before(c)
-      yield c, a, b, run(c, self._put(low.get(c, c + length)))
-
-  def _chunks_of(self, k: int, stats, z, labels, lower, input_frames: int):
-    """Level k's (index) output in order, chunk by chunk (host arrays), from ``lower``."""
-    lv = self.levels[k]
-    f = lv.shapes.time_factor
-    length = self._plan(k, input_frames)[0] * f
-    run = lambda c, low: self._generate[k](lv.params, gen.slice_stats(stats, c * f, length),
-                                           self._put(z), low, self._put(labels))
-    for c, a, b, y in self._over_chunks(k, lower, input_frames, run):
-      yield self._fetch(y)[:, (a - c) * f:(b - c) * f]
+      y = None if self._dry is not None else run(c, self._put(low.get(c, c + length)))
+      self._tick(k, batch, length * lv.shapes.time_factor)
+      yield c, a, b, y
 
   def _made(self, k: int, stats: list, zs, labels, made=None):
-    """Level k's (index) video in order, in chunks (level 1: whole), each also appended
-    with its level to ``made``; the levels below are made as it needs them."""
-    lv = self.levels[k]
+    """Level k's (index) video in order, piece by piece (host arrays), each also appended
+    with its level to ``made``; the levels below are made as they are needed."""
+    lv, batch = self.levels[k], zs[k].shape[0]
+    length = stats_frames(stats[k])
     if not lv.shapes.upsampling:
-      chunks = [self._fetch(self._generate[k](lv.params, stats[k], self._put(zs[k]), None,
-                                              self._put(labels)))]
+      pieces = (y for _, y in self._level1_pieces("sample", stats[k], length, zs[k], labels))
     else:
-      chunks = self._chunks_of(k, stats[k], zs[k], labels,
-                               self._made(k - 1, stats, zs, labels, made),
-                               stats_frames(stats[k]) // lv.shapes.time_factor)
-    for y in chunks:
+      f = lv.shapes.time_factor
+      run_len, plan = self._plan(k, "sample", batch, length // f)
+      lower = self._made(k - 1, stats, zs, labels, made)
+      run = lambda c, low: self._generate[k](
+          lv.params, gen.slice_stats(stats[k], c * f, run_len * f), self._put(zs[k]), low,
+          self._put(labels))
+      pieces = (np.empty((0, (b - a) * f)) if y is None
+                else self._fetch(y)[:, (a - c) * f:(b - c) * f]
+                for c, a, b, y in self._over_chunks(k, batch, lower, plan, run_len, run))
+    for y in pieces:
       if made is not None:
         made.append((k, y))
       yield y
 
+  def stream(self, stats: list, zs, labels):
+    """Every level's video made piece by piece: yields (k, frames) (level index, host
+    array in [-1, 1]) in the order they are made: each level's frames in order, a lower
+    level's before the top's frames that need them; of every level only what the next
+    chunk above needs is held, so host memory does not grow with the top level's length."""
+    made, top = [], len(self.levels) - 1
+    for _ in self._made(top, stats, zs, labels, made=made):
+      yield from made
+      made.clear()
+
+  def sample_work(self, lengths: list[int], zs) -> float:
+    """The progress units of :meth:`stream` at ``lengths``."""
+    stats = [gen.fresh_stats(lv.stats, n) for lv, n in zip(self.levels, lengths)]
+    return self._work(lambda: list(self.stream(stats, zs, None)))[0]
+
+  def videos(self, stats: list, zs, labels) -> list[np.ndarray]:
+    """Every level's whole video (host arrays in [-1, 1]): :meth:`stream`'s pieces."""
+    pieces = [[] for _ in self.levels]
+    with self.job(self.sample_work([stats_frames(s) for s in stats], zs), "videos"):
+      for k, y in self.stream(stats, zs, labels):
+        pieces[k].append(y)
+    return [np.concatenate(p, 1) for p in pieces]
+
   def upsample(self, k: int, stats, z, low: np.ndarray, labels) -> np.ndarray:
     """Level k (index) over the whole input video ``low``, chunk by chunk (host arrays)."""
-    n, f = len(self._plan(k, low.shape[1])[1]), self.levels[k].shapes.time_factor
-    out, start = None, 0
-    for y in tqdm(self._chunks_of(k, stats, z, labels, iter([low]), low.shape[1]), total=n,
-                  desc=f"level {k + 1} ({low.shape[1] * f} frames)",
-                  disable=not self.progress or n < 2, leave=False):
-      if out is None:
-        out = np.empty((y.shape[0], low.shape[1] * f) + y.shape[2:], y.dtype)
-      out[:, start:start + y.shape[1]] = y
-      start += y.shape[1]
-    return out
-
-  def videos(self, stats: list, zs, labels, *, top: int | None = None) -> list[np.ndarray]:
-    """Every level's whole video (host arrays in [-1, 1]) up to level index ``top``."""
-    top = len(self.levels) - 1 if top is None else top
-    lv = self.levels[0]
-    out = [self._fetch(self._generate[0](lv.params, stats[0], self._put(zs[0]), None,
-                                         self._put(labels)))]
-    for k in range(1, top + 1):
-      out.append(self.upsample(k, stats[k], zs[k], out[-1], labels))
-    return out
-
-  def stream(self, stats: list, zs, labels):
-    """Every level's video made chunk by chunk: yields (k, frames) (level index, host array
-    in [-1, 1]) in the order they are made: each level's frames in order, a lower level's
-    before the top's frames that need them. Holds level 1's whole video (its ConvGRU runs
-    the whole length in one call) and, of every other level, only what the next chunk
-    above needs, so host memory does not grow with the top level's length."""
-    made = collections.deque()
-    top = len(self.levels) - 1
-    frames = stats_frames(stats[top])
-    n = len(self._plan(top, frames // self.levels[top].shapes.time_factor)[1]) if top else 1
-    for _ in tqdm(self._made(top, stats, zs, labels, made), total=n,
-                  desc=f"videos ({frames} frames)", disable=not self.progress):
-      while made:
-        yield made.popleft()
-
-  def _pass_statistics(self, k: int, length: int, zs, labels, lower_stats) -> list:
-    """Level k's per-frame batch statistics of one pass over ``length`` frames."""
     lv = self.levels[k]
-    if not lv.shapes.upsampling:
-      return jax.tree.map(self._fetch, self._statistics[0](
-          lv.params, length, self._put(zs[0]), None, self._put(labels)))
     f = lv.shapes.time_factor
-    chunk_len = self._plan(k, length // f)[0] * f
-    run = lambda c, low: self._statistics[k](lv.params, chunk_len, self._put(zs[k]), low,
-                                             self._put(labels))
+    run_len, plan = self._plan(k, "sample", low.shape[0], low.shape[1])
+    run = lambda c, x: self._generate[k](lv.params, gen.slice_stats(stats, c * f, run_len * f),
+                                         self._put(z), x, self._put(labels))
+    return np.concatenate([self._fetch(y)[:, (a - c) * f:(b - c) * f] for c, a, b, y in
+                           self._over_chunks(k, low.shape[0], iter([low]), plan, run_len,
+                                             run)], 1)
+
+  # Standing statistics.
+
+  def _pass_statistics(self, k: int, length: int, zs, labels, lower_stats):
+    """Level k's (index) per-frame batch statistics of one pass over ``length`` frames
+    (host arrays)."""
+    lv, batch = self.levels[k], zs[k].shape[0]
     full = None
-    lower = self._made(k - 1, lower_stats, zs, labels)  # made as the chunks need it
-    for c, a, b, s in self._over_chunks(k, lower, length // f, run):
-      s = jax.tree.map(self._fetch, s)
+
+    def put(a, b, s):
+      nonlocal full
+      if self._dry is not None:
+        return
       if full is None:
         full = jax.tree.map(lambda x: np.zeros((length,) + x.shape[1:], x.dtype)
                             if x.ndim else x, s)
       for dst, src in zip(jax.tree.leaves(full), jax.tree.leaves(s)):
         if src.ndim:
-          dst[a * f:b * f] = src[(a - c) * f:(b - c) * f]
+          dst[a:b] = src
+
+    if not lv.shapes.upsampling:
+      c = self.chunk(0, "stats", batch, length)
+      for s, st in self._level1_pieces("stats", None, length, zs[0], labels):
+        put(s, min(s + c, length), st)
+      return full
+    f = lv.shapes.time_factor
+    run_len, plan = self._plan(k, "stats", batch, length // f)
+    lower = self._made(k - 1, lower_stats, zs, labels)
+    run = lambda c, low: self._statistics[k](lv.params, run_len * f, self._put(zs[k]), low,
+                                             self._put(labels))
+    for c, a, b, s in self._over_chunks(k, batch, lower, plan, run_len, run):
+      put(a * f, b * f, None if s is None else jax.tree.map(
+          lambda x: self._fetch(x)[(a - c) * f:(b - c) * f] if x.ndim else self._fetch(x),
+          s))
     return full
 
+  def end_reach(self, k: int) -> int:
+    """Frames at the end of level k's (index) video whose statistics its end changes: its
+    temporal radius, plus what the end of the level below changes, upsampled (level 1 is
+    causal: none)."""
+    lv = self.levels[k]
+    if not lv.shapes.upsampling:
+      return 0
+    return gen.temporal_radius(lv) + lv.shapes.time_factor * self.end_reach(k - 1)
+
   def standing_statistics(self, lengths: list[int], *, passes: int, batch: int, key,
-                          sigma: float = 1.0, recompute=()) -> list:
+                          sigma: float = 1.0, recompute=(), window: int = 0) -> list:
     """Standing statistics for every level at ``lengths``: the stored ones where the
     length is the stored one (unless its index is in ``recompute``), else the mean over
     ``passes`` dummy passes of ``batch`` videos (levels in order: each pass of level k
-    runs the levels below with theirs)."""
-    stats = []
-    for k, (lv, length) in enumerate(zip(self.levels, lengths)):
-      if length == lv.stats_frames and k not in recompute:
-        stats.append(lv.stats)
-        continue
+    runs the levels below with theirs).
+
+    With ``window`` (top-level frames) shorter than the video, the upsamplers' passes
+    run on a ``window``-frame video instead, whose statistics are stretched to the length
+    (:func:`stretched`); level 1's passes still run the whole length (it is causal: its
+    first frames' statistics are the short video's).
+    """
+    todo = [k for k, (lv, n) in enumerate(zip(self.levels, lengths))
+            if n != lv.stats_frames or k in recompute]
+    short = window and lengths[-1] > window and len(self.levels) > 1
+    if short:
+      try:
+        short_lengths = level_lengths(self.levels, window)
+      except ChainError as e:
+        raise ChainError(str(e).replace("--frames", "--standing_window")) from None
+      for k in range(1, len(self.levels)):
+        reach = self.end_reach(k)
+        if short_lengths[k] <= 2 * reach:
+          factor = lengths[-1] // lengths[k]
+          raise ChainError(
+              f"--standing_window={window}: the statistics of level {k + 1}'s last {reach} "
+              f"frames depend on the video's end, so its window ({short_lengths[k]} frames) "
+              f"must be more than twice that: at least {(2 * reach + 1) * factor} frames "
+              "(a multiple of the frames per level-1 frame), or 0")
+
+    def passes_at(k: int, length: int, below: list):
       total = None
-      for p in tqdm(range(passes), desc=f"standing statistics, level {k + 1} "
-                    f"({length} frames)", disable=not self.progress, leave=False):
+      for p in range(passes):
         k_z, k_y = jax.random.split(jax.random.fold_in(key, p))
         zs = gen.noise(k_z, self.levels[:k + 1], batch, sigma)
-        labels = random_labels(k_y, lv, batch)
-        s = self._pass_statistics(k, length, zs, labels, stats)
+        s = self._pass_statistics(k, length, zs, random_labels(k_y, self.levels[k], batch),
+                                  below)
+        if self._dry is not None:  # one pass counted (the caller multiplies)
+          return gen.fresh_stats(self.levels[k].stats, length)
         total = s if total is None else jax.tree.map(np.add, total, s)
-      mean = jax.tree.map(lambda x: x / passes if x.ndim else np.asarray(passes, x.dtype),
+      return jax.tree.map(lambda x: x / passes if x.ndim else np.asarray(passes, x.dtype),
                           total)
-      stats.append(self.place(mean))
-    return stats
 
-  def place(self, stats):
-    """Host statistics as device arrays: replicated over the mesh (every process holds the
-    same values), or on the default device."""
-    return runtime.put_replicated(stats, self.mesh)
+    def run():
+      stats, below = [], []  # below: at the short video's lengths
+      for k, (lv, length) in enumerate(zip(self.levels, lengths)):
+        if short and k:
+          s = passes_at(k, short_lengths[k], below)
+          below.append(self.place(s))
+          stats.append(self.place(stretched(s, length, self.end_reach(k))))
+          continue
+        stats.append(self.place(passes_at(k, length, stats)) if k in todo else lv.stats)
+        if short:
+          below.append(gen.slice_stats(stats[-1], 0, short_lengths[k]))
+      return stats
+
+    work, counted = self._work(run)
+    if self._dry is not None:  # counted as part of a job
+      self._dry[0] += passes * work
+      return counted
+    with self.job(passes * work, "standing statistics", add=True):
+      return run()
+
+
+def stretched(stats, length: int, tail: int):
+  """A short video's per-frame statistics for a ``length``-frame video: its frames, but
+  the last ``tail`` (which the video's end changes) moved to the end and, between, the
+  mean of the frames from its middle to those."""
+  def stretch(x):
+    if not x.ndim:
+      return x
+    x, n = np.asarray(x), x.shape[0]
+    between = np.broadcast_to(x[n // 2:n - tail].mean(0), (length - n,) + x.shape[1:])
+    return np.concatenate([x[:n - tail], between, x[n - tail:]])
+
+  return jax.tree.map(stretch, stats)
 
 
 def random_labels(key, level: FrozenLevel, batch: int):
@@ -251,9 +467,10 @@ def random_labels(key, level: FrozenLevel, batch: int):
 
 
 def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, mesh,
-              progress, cache_dir=None):
-  """(sampler, standing statistics, noise, labels) of a sampling job, its settings checked;
-  recomputed standing statistics are kept in (and taken from) ``cache_dir``."""
+              progress, cache_dir=None, window=None, chunk_memory=None):
+  """(sampler, every level's length, a function that returns the standing statistics,
+  noise, labels) of a sampling job, its settings checked; recomputed standing statistics
+  are kept in (and taken from) ``cache_dir``."""
   top = levels[-1].config
   lengths = level_lengths(levels, frames)
   num_classes = levels[0].shapes.num_classes
@@ -262,51 +479,80 @@ def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, 
                      if num_classes else "--label: the chain is unconditional; leave it out")
   passes = top.sample.standing_passes if passes is None else passes
   batch = top.sample.standing_batch if batch is None else batch
-  for name, value in (("--num_videos", num_videos), ("--standing_passes", passes),
-                      ("--standing_batch", batch)):
-    if value < 1:
-      raise ChainError(f"{name}={value}: must be at least 1")
-  sampler = ChainSampler(levels, mesh=mesh, progress=progress)
+  window = top.sample.standing_window if window is None else window
+  for name, value, least in (("--num_videos", num_videos, 1), ("--standing_passes", passes, 1),
+                             ("--standing_batch", batch, 1), ("--standing_window", window, 0)):
+    if value < least:
+      raise ChainError(f"{name}={value}: must be at least {least}")
+  if chunk_memory is None:
+    chunk_memory = chunk_memory_budget(top.sample.chunk_memory_mb)
+  sampler = ChainSampler(levels, mesh=mesh, progress=progress, chunk_memory=chunk_memory)
   k_noise, k_stats = jax.random.split(jax.random.key(seed))
   # The stored statistics are of σ = 1 noise: other scales recompute every level's.
   recompute = list(range(len(levels))) if sigma != 1.0 else []
   compute = functools.partial(sampler.standing_statistics, lengths, passes=passes,
-                              batch=batch, key=k_stats, sigma=sigma, recompute=recompute)
+                              batch=batch, key=k_stats, sigma=sigma, recompute=recompute,
+                              window=window)
+  statistics = compute
   if cache_dir and (recompute or any(t != lv.stats_frames for t, lv in zip(lengths, levels))):
-    cache = stats_cache.path(cache_dir, levels, dict(
-        lengths=lengths, passes=passes, batch=batch, sigma=sigma, seed=seed))
-    stats = stats_cache.load_or_compute(cache, levels, compute, sampler.place)
-  else:
-    stats = compute()
+    setting = dict(lengths=lengths, passes=passes, batch=batch, sigma=sigma, seed=seed)
+    if window:
+      setting["window"] = window
+    statistics = functools.partial(stats_cache.load_or_compute, stats_cache.path(
+        cache_dir, levels, setting), levels, compute, sampler.place)
   labels = None
   if num_classes:
     labels = (np.full(num_videos, label) if label is not None
               else np.arange(num_videos) % num_classes).astype(np.int32)
   zs = gen.noise(k_noise, levels, num_videos, sigma)
-  return sampler, stats, zs, labels
+  return sampler, lengths, statistics, zs, labels
 
 
-def sample_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
-                 passes=None, batch=None, mesh=None, progress=True,
-                 cache_dir=None) -> list[np.ndarray]:
+def _started(levels, settings):
+  """(sampler, standing statistics, noise, labels, the job's progress) of a sampling job:
+  the progress bar is open over the whole job, standing statistics included."""
+  sampler, lengths, statistics, zs, labels = _prepared(levels, **_defaults(settings))
+  job = contextlib.ExitStack()
+  job.enter_context(sampler.job(sampler.sample_work(lengths, zs), "sampling"))
+  with contextlib.ExitStack() as on_error:
+    on_error.push(job)
+    stats = statistics()
+    on_error.pop_all()
+  return sampler, stats, zs, labels, job
+
+
+def sample_chain(levels, **settings) -> list[np.ndarray]:
   """Every level's videos, (N, T_k, R_k, R_k, 3) in [-1, 1], level 1 first.
 
-  ``frames``: the top level's (default: its whole training video); ``passes`` and
-  ``batch`` of the dummy passes for standing statistics (default: the top config's), kept
-  in ``cache_dir`` (see :mod:`hvg_jax.chain.stats_cache`) when given.
+  Settings (keywords): ``frames``, the top level's (default: its whole training video);
+  ``num_videos`` (8), ``sigma`` (1.0), ``seed`` (0), ``label``; ``passes``, ``batch`` and
+  ``window`` of the dummy passes for standing statistics (default: the top config's
+  ``sample``), kept in ``cache_dir`` (see :mod:`hvg_jax.chain.stats_cache`) when given;
+  ``mesh``, ``progress``, ``chunk_memory`` (see :class:`ChainSampler`).
   """
-  sampler, stats, zs, labels = _prepared(
-      levels, frames=frames, num_videos=num_videos, sigma=sigma, seed=seed, label=label,
-      passes=passes, batch=batch, mesh=mesh, progress=progress, cache_dir=cache_dir)
-  return sampler.videos(stats, zs, labels)
+  sampler, stats, zs, labels, job = _started(levels, settings)
+  with job:
+    return sampler.videos(stats, zs, labels)
 
 
-def stream_chain(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
-                 passes=None, batch=None, mesh=None, progress=True,
-                 cache_dir=None):
-  """:func:`sample_chain`'s videos (the same ones) made chunk by chunk: (lengths of every
+def stream_chain(levels, **settings):
+  """:func:`sample_chain`'s videos (the same ones) made piece by piece: (lengths of every
   level's videos, an iterator of (level index, frames)), see :meth:`ChainSampler.stream`."""
-  sampler, stats, zs, labels = _prepared(
-      levels, frames=frames, num_videos=num_videos, sigma=sigma, seed=seed, label=label,
-      passes=passes, batch=batch, mesh=mesh, progress=progress, cache_dir=cache_dir)
-  return [stats_frames(s) for s in stats], sampler.stream(stats, zs, labels)
+  sampler, stats, zs, labels, job = _started(levels, settings)
+
+  def frames():
+    with job:
+      yield from sampler.stream(stats, zs, labels)
+
+  return [stats_frames(s) for s in stats], frames()
+
+
+def _defaults(settings):
+  out = dict(frames=None, num_videos=8, sigma=1.0, seed=0, label=None, passes=None,
+             batch=None, mesh=None, progress=True, cache_dir=None, window=None,
+             chunk_memory=None)
+  unknown = set(settings) - set(out)
+  if unknown:
+    raise TypeError(f"unknown sampling settings: {sorted(unknown)}")
+  out.update(settings)
+  return out

@@ -91,6 +91,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample = ml_collections.ConfigDict()
   c.sample.standing_passes = 200
   c.sample.standing_batch = 64  # videos per pass (the papers do not say)
+  # Upsamplers: passes over only the first and last standing_window frames, the frames
+  # between given the windows' mean (0: the papers' passes over the whole length).
+  c.sample.standing_window = 0
+  c.sample.chunk_memory_mb = 0  # device memory of a sampling chunk; 0: a quarter (CPU: 64)
 
   # Evaluation (hvg_jax.evaluate, and during training every eval.every_steps). FVD, FID and
   # IS follow the google-research FVD protocol (I3D on 224x224 frames in [-1, 1]).

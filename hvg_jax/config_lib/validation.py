@@ -145,6 +145,10 @@ def validate(c: ml_collections.ConfigDict):
   check(c.sample.standing_passes >= 1 and c.sample.standing_batch >= 1,
          "config.sample.standing_passes and standing_batch: must be >= 1, got "
          f"{c.sample.standing_passes} and {c.sample.standing_batch}")
+  check(c.sample.standing_window >= 0 and c.sample.chunk_memory_mb >= 0,
+        "config.sample.standing_window and chunk_memory_mb: must be >= 0 (0: whole-length "
+        f"passes, an automatic budget), got {c.sample.standing_window} and "
+        f"{c.sample.chunk_memory_mb}")
   if not upsampling:
     check(not c.lower_levels, "config.lower_levels: level 1 has no levels below it; "
            f"leave it empty, got {c.lower_levels!r}")

@@ -18,7 +18,8 @@ from hvg_jax.layers.spectral import SNConv, conv
 
 
 class ConvGRU(nnx.Module):
-  """(B, T, H, W, in_features) -> hidden states (B, T, H, W, features); h_0 = 0.
+  """(B, T, H, W, in_features) -> hidden states (B, T, H, W, features), from h_0 (default
+  zeros); the last one is the h_0 that continues the sequence.
 
   ``unroll`` timesteps per iteration of the scan (``lax.scan``'s): more compiles longer
   and runs faster (a whole 8-frame unroll is 2x faster on CPU).
@@ -37,7 +38,7 @@ class ConvGRU(nnx.Module):
     self.update_gate = SNConv(both, features, (3, 3), dtype=dtype, rngs=rngs)
     self.candidate = SNConv(both, features, (3, 3), dtype=dtype, rngs=rngs)
 
-  def __call__(self, x):
+  def __call__(self, x, h0=None):
     f, n_in = self.features, self.in_features
     w_r = self.reset_gate.normalized_kernel()
     w_u = self.update_gate.normalized_kernel()
@@ -58,6 +59,7 @@ class ConvGRU(nnx.Module):
       h = u * h + (1.0 - u) * c
       return h, h
 
-    h0 = jnp.zeros(x.shape[:1] + x.shape[2:4] + (f,), self.dtype)
+    if h0 is None:
+      h0 = jnp.zeros(x.shape[:1] + x.shape[2:4] + (f,), self.dtype)
     _, hs = jax.lax.scan(step, h0, x_parts, unroll=self.unroll)
     return jnp.moveaxis(hs, 0, 1)

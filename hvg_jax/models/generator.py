@@ -70,8 +70,10 @@ class Level1Unit(nnx.Module):
     self.block1 = GBlock(features, features, upsample=upsample, **block)
     self.block2 = GBlock(features, features, upsample=False, **block)
 
-  def __call__(self, x, cond):
-    return self.block2(self.block1(self.gru(x), cond), cond)
+  def __call__(self, x, cond, h0=None):
+    """(output, the ConvGRU's last hidden state)."""
+    h = self.gru(x, h0)
+    return self.block2(self.block1(h, cond), cond), h[:, -1]
 
 
 class Level1Generator(nnx.Module):
@@ -101,7 +103,17 @@ class Level1Generator(nnx.Module):
     self.head = RGBHead(widths[-1], num_frames=num_frames, dtype=dtype, rngs=rngs)
 
   def __call__(self, z, labels=None, *, num_frames: int | None = None):
+    return self.continued(z, labels, num_frames=num_frames)[0]
+
+  def continued(self, z, labels=None, *, num_frames: int | None = None, state=None):
+    """(the video's next ``num_frames`` frames, the state after them), after ``state``: the
+    units' ConvGRU hidden states after the frames before (None: the video's start). The
+    ConvGRUs are causal and everything else is per frame, so a video made in pieces is
+    the video made at once (long videos in flat memory; statistics per frame)."""
     cond, h = self.stem(z, labels, num_frames or self.num_frames)
-    for unit in self.units:
-      h = remat.call(unit, h, cond, enabled=self.remat)
-    return self.head(h)
+    state = [None] * len(self.units) if state is None else state
+    after = []
+    for unit, h0 in zip(self.units, state):
+      h, last = remat.call(unit, h, cond, h0, enabled=self.remat)
+      after.append(last)
+    return self.head(h), after
