@@ -196,6 +196,10 @@ def test_windowed_standing_statistics_are_a_short_videos_stretched(ssw_levels):
   assert work[1] < 0.7 * work[0]
   with pytest.raises(level_lib.ChainError, match="must be more than twice that"):
     sampler.standing_statistics(lengths, window=24, **settings)
+  # At the stored lengths the stored statistics, window or not.
+  stored = sampler.standing_statistics(level_lengths(ssw_levels), window=48,
+                                       **dict(settings, recompute=()))
+  assert all(a is lv.stats for a, lv in zip(stored, ssw_levels))
 
 
 @ON_SSW_LEVELS

@@ -23,6 +23,7 @@ import functools
 import jax
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from hvg_jax import runtime
@@ -42,8 +43,10 @@ def chunk_memory_budget(mib: float = 0) -> int:
   if mib > 0:
     return int(mib * 2**20)
   device = jax.local_devices()[0]
-  limit = (device.memory_stats() or {}).get("bytes_limit") if device.platform != "cpu" else None
-  return limit // 4 if limit else CPU_CHUNK_MEMORY
+  stats = (device.memory_stats() or {}) if device.platform != "cpu" else {}
+  if "bytes_limit" not in stats:
+    return CPU_CHUNK_MEMORY
+  return (stats["bytes_limit"] - stats.get("bytes_in_use", 0)) // 4  # training state in use
 
 
 class Frames:
@@ -197,6 +200,8 @@ class ChainSampler:
         logging.warning("Level %d's %s program on its training window takes more than "
                         "the chunk memory budget (%d MiB); running it anyway.", k + 1, kind,
                         self.chunk_memory >> 20)
+    if jax.process_count() > 1:  # one plan on every process (their devices may differ)
+      c = int(multihost_utils.broadcast_one_to_all(np.int32(c)))
     self._chunks[key] = c
     return c
 
@@ -397,7 +402,8 @@ class ChainSampler:
     """
     todo = [k for k, (lv, n) in enumerate(zip(self.levels, lengths))
             if n != lv.stats_frames or k in recompute]
-    short = window and lengths[-1] > window and len(self.levels) > 1
+    short = uses_window(self.levels, lengths, window) and any(k in todo for k in
+                                                              range(1, len(self.levels)))
     if short:
       try:
         short_lengths = level_lengths(self.levels, window)
@@ -429,22 +435,31 @@ class ChainSampler:
     def run():
       stats, below = [], []  # below: at the short video's lengths
       for k, (lv, length) in enumerate(zip(self.levels, lengths)):
-        if short and k:
+        if short and k:  # the short video's passes (the levels above need them)
           s = passes_at(k, short_lengths[k], below)
           below.append(self.place(s))
-          stats.append(self.place(stretched(s, length, self.end_reach(k))))
+          stats.append(self.place(stretched(s, length, self.end_reach(k)))
+                       if k in todo else lv.stats)
           continue
         stats.append(self.place(passes_at(k, length, stats)) if k in todo else lv.stats)
         if short:
           below.append(gen.slice_stats(stats[-1], 0, short_lengths[k]))
       return stats
 
+    if not todo:
+      return [lv.stats for lv in self.levels]
     work, counted = self._work(run)
     if self._dry is not None:  # counted as part of a job
       self._dry[0] += passes * work
       return counted
     with self.job(passes * work, "standing statistics", add=True):
       return run()
+
+
+def uses_window(levels, lengths: list[int], window: int) -> bool:
+  """Whether upsamplers' standing statistics at ``lengths`` come from a ``window``-frame
+  video (see :meth:`ChainSampler.standing_statistics`)."""
+  return bool(window) and lengths[-1] > window and len(levels) > 1
 
 
 def stretched(stats, length: int, tail: int):
@@ -496,7 +511,7 @@ def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, 
   statistics = compute
   if cache_dir and (recompute or any(t != lv.stats_frames for t, lv in zip(lengths, levels))):
     setting = dict(lengths=lengths, passes=passes, batch=batch, sigma=sigma, seed=seed)
-    if window:
+    if uses_window(levels, lengths, window):
       setting["window"] = window
     statistics = functools.partial(stats_cache.load_or_compute, stats_cache.path(
         cache_dir, levels, setting), levels, compute, sampler.place)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from hvg_jax import config_lib, video_io
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain.sampler import ChainSampler, level_lengths
+from hvg_jax.chain.sampler import ChainSampler, chunk_memory_budget, level_lengths
 from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
                           real_data)
 from hvg_jax.level import FrozenLevel
@@ -144,7 +144,8 @@ class Evaluator:
     frames = video_frames(levels, s)
     lengths = level_lengths(levels, frames)
     # Kept between calls: a level in training evaluated again reuses the compiled programs.
-    self._sampler = (ChainSampler(levels, mesh=self.mesh, progress=self.progress)
+    self._sampler = (ChainSampler(levels, mesh=self.mesh, progress=self.progress,
+                                  chunk_memory=chunk_memory_budget(top.sample.chunk_memory_mb))
                      if self._sampler is None else self._sampler.for_levels(levels))
     sampler = self._sampler
     k_noise, k_stats = jax.random.split(jax.random.key(s.seed))

@@ -27,7 +27,7 @@ from hvg_jax import config_lib, runtime, video_io
 from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as chain_gen
 from hvg_jax.chain import levels as chain_levels
-from hvg_jax.chain.sampler import ChainSampler
+from hvg_jax.chain.sampler import ChainSampler, chunk_memory_budget
 from hvg_jax.checkpoints import Checkpoints, absolute
 from hvg_jax.data import pipeline
 from hvg_jax.errors import UserError
@@ -127,7 +127,8 @@ def sampling_level(config, workdir, graphdef, state, lower_levels, mesh, *, pass
   lengths = [lv.stats_frames for lv in levels[:-1]] + [config.data.frames]
   logging.info("Computing standing statistics of %s for %d frames (%d passes of %d).",
                config.name, config.data.frames, passes, batch)
-  sampler = ChainSampler(levels, mesh=mesh, progress=jax.process_index() == 0)
+  sampler = ChainSampler(levels, mesh=mesh, progress=jax.process_index() == 0,
+                         chunk_memory=chunk_memory_budget(config.sample.chunk_memory_mb))
   level.stats = sampler.standing_statistics(
       lengths, passes=passes, batch=batch, key=state_lib.keys(config.seed)["standing"],
       recompute=[len(levels) - 1])[-1]
