@@ -481,8 +481,9 @@ def random_labels(key, level: FrozenLevel, batch: int):
   return jax.random.randint(key, (batch,), 0, n) if n else None
 
 
-def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, mesh,
-              progress, cache_dir=None, window=None, chunk_memory=None):
+def _prepared(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
+              passes=None, batch=None, mesh=None, progress=True, cache_dir=None,
+              window=None, chunk_memory=None):
   """(sampler, every level's length, a function that returns the standing statistics,
   noise, labels) of a sampling job, its settings checked; recomputed standing statistics
   are kept in (and taken from) ``cache_dir``."""
@@ -526,7 +527,7 @@ def _prepared(levels, *, frames, num_videos, sigma, seed, label, passes, batch, 
 def _started(levels, settings):
   """(sampler, standing statistics, noise, labels, the job's progress) of a sampling job:
   the progress bar is open over the whole job, standing statistics included."""
-  sampler, lengths, statistics, zs, labels = _prepared(levels, **_defaults(settings))
+  sampler, lengths, statistics, zs, labels = _prepared(levels, **settings)
   job = contextlib.ExitStack()
   job.enter_context(sampler.job(sampler.sample_work(lengths, zs), "sampling"))
   with contextlib.ExitStack() as on_error:
@@ -561,13 +562,3 @@ def stream_chain(levels, **settings):
 
   return [stats_frames(s) for s in stats], frames()
 
-
-def _defaults(settings):
-  out = dict(frames=None, num_videos=8, sigma=1.0, seed=0, label=None, passes=None,
-             batch=None, mesh=None, progress=True, cache_dir=None, window=None,
-             chunk_memory=None)
-  unknown = set(settings) - set(out)
-  if unknown:
-    raise TypeError(f"unknown sampling settings: {sorted(unknown)}")
-  out.update(settings)
-  return out
