@@ -11,6 +11,10 @@ command again resumes: finished levels are skipped, the one in progress continue
 latest checkpoint.
 """
 
+import re
+import shlex
+import sys
+
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -33,7 +37,10 @@ def main(argv):
   config = _CONFIG.value
   with cli.user_errors():
     if config_lib.is_chain(config):
-      _chain_eval_settings(config)  # before training: settings that cannot work fail now
+      prepare = _prepare_command(sys.argv[1:])
+      # Before training: data and evaluation settings that cannot work fail now.
+      trainer.check_chain_data(config, prepare=prepare)
+      _chain_eval_settings(config, prepare=prepare)
       dirs = trainer.train_chain(config, _WORKDIR.value)
       if dirs:
         _sample_chain(config, dirs)
@@ -41,15 +48,24 @@ def main(argv):
       trainer.train(config, _WORKDIR.value)
 
 
-def _chain_eval_settings(chain):
-  """The chain's final evaluation (chain.eval over the top level's config.eval), checked;
-  None when chain.eval.metrics is empty."""
-  if not chain.eval.metrics:
+def _prepare_command(args: list[str]) -> str:
+  """The prepare_data command that stores what this chain reads: its config and data
+  settings as given here."""
+  given = [a for a in args if a.startswith("--config=")
+           or re.match(r"--config\.(levels\.level\d+\.)?data\.", a)]
+  where = "" if any(".data.dir=" in a for a in given) else " --data_dir=<dir>"
+  return (f"python -m hvg_jax.prepare_data {shlex.join(given)} --manual_dir=<your videos>"
+          f"{where}")
+
+
+def _chain_eval_settings(chain, *, prepare=None):
+  """The chain's final evaluation (evaluation.chain_settings), fitted to the top level's
+  data; None when chain.eval.metrics is empty."""
+  settings = evaluation.chain_settings(chain)
+  if settings is None:
     return None
-  top = config_lib.chain_levels(chain)[-1]
-  overrides = {k: v for k, v in chain.eval.items() if v is not None}
-  settings = evaluation.settings(top.eval, **overrides)
-  config_lib.validate_eval(settings, top.level)
+  settings = evaluation.fit_to_data(settings, config_lib.chain_levels(chain)[-1],
+                                    prepare=prepare)
   if evaluation.uses_i3d(settings):
     i3d_weights.resolve(settings.i3d_weights)
   return settings
@@ -67,7 +83,7 @@ def _sample_chain(chain, dirs):
   index = write_samples(output, levels, lengths, chunks, settings=settings)
   if index is not None:
     logging.info("Samples of the whole chain: %s", index)
-  eval_settings = _chain_eval_settings(chain)
+  eval_settings = evaluation.chain_settings(chain)
   if eval_settings is None:
     return
   eval_settings = evaluation.checked(eval_settings, levels)

@@ -52,7 +52,7 @@ def _load(name, arg=None):
 
 def test_every_config_file_is_a_paper_configuration_a_chain_or_the_demo():
   chains = ["kinetics_chain.py", "bdd_chain.py", "ucf101_chain.py", "ssw_bdd_chain.py"]
-  demo = ["demo.py", "demo_level1.py", "demo_level2.py"]
+  demo = ["demo.py", "demo_level1.py", "demo_level2.py", "video_folder.py"]
   assert sorted([f"{n}.py" for n in PAPER] + chains + demo) == CONFIG_FILES
 
 

@@ -4,6 +4,8 @@ Every layout is made here with ffmpeg (the one imageio-ffmpeg ships), small: a f
 of 20 frames, one corrupt file and one too short.
 """
 
+import json
+import shlex
 import subprocess
 import warnings
 
@@ -13,9 +15,9 @@ import pytest
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib
-from hvg_jax import level as level_lib
 from hvg_jax import prepare_data
 from hvg_jax.data import datasets, pipeline
+from hvg_jax.eval import evaluation
 
 CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4",
           ".webm": "libvpx"}
@@ -62,7 +64,8 @@ def _prepare(dataset, manual_dir, data_dir, **options):
 
 
 def _clips(data_dir, name, split):
-  source, _ = datasets.load_source(name, data_dir, "", split)
+  (storage,) = datasets.prepared_configs(name, data_dir)
+  source, _ = datasets.load_source(name, data_dir, storage, split)
   return [source[i] for i in range(len(source))]
 
 
@@ -228,15 +231,6 @@ def test_two_processes_read_disjoint_complete_shards(encoded_folder):
     assert not np.array_equal(parts[0][i]["video"], parts[1][i]["video"])
 
 
-def test_a_level_trains_on_prepared_videos(encoded_folder, tmp_path):
-  from hvg_jax.train import trainer  # pylint: disable=g-import-not-at-top
-  config = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
-  config.data.update(name="video_folder", dir=str(encoded_folder), num_classes=0)
-  config.train.update(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
-  _, state = trainer.train(config, tmp_path)
-  assert int(state.step[...]) == 2 and level_lib.is_finished(tmp_path, config.train.num_steps)
-
-
 def test_preparing_again_is_refused_and_bad_flags_are_errors(encoded_folder, tmp_path):
   with pytest.raises(prepare_data.AlreadyPreparedError, match="already prepared as 16px_native_16f"):
     prepare_data.prepare("video_folder", encoded_folder.parent / "videos", encoded_folder,
@@ -310,3 +304,125 @@ def test_prepare_data_where_no_video_decodes_is_one_line_with_the_skipped_list(t
   assert f"0 videos decoded, 2 skipped, listed in {listing}" in last
   assert sorted(line.split("\t")[0] for line in listing.read_text().splitlines()) == [
       str(m / "a.mp4"), str(m / "b.avi")]
+
+
+def _command(args, timeout=600):
+  return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=subprocess_env(),
+                        timeout=timeout)
+
+
+def moving_stripes(n=40, height=48, width=64, speed=1):
+  """Vertical stripes moving sideways by ``speed`` pixels a frame over a vertical ramp."""
+  t, y, x = np.arange(n)[:, None, None], np.arange(height)[:, None], np.arange(width)
+  frames = np.zeros((n, height, width, 3), np.uint8)
+  frames[..., 0] = np.round(127.5 + 100 * np.sin((x - speed * t) / 4.0))
+  frames[..., 1] = np.round(np.linspace(0, 255, height))[:, None]
+  frames[..., 2] = 60
+  return frames
+
+
+def test_your_own_videos_in_two_commands(tmp_path):
+  """The README's "Train on your own videos": the chain command first says how to prepare
+  the folder (for the whole chain, naming the level) and leaves no workdir; that command
+  prepares it once; the chain command then trains both levels, samples and evaluates."""
+  videos, data, workdir = tmp_path / "videos", tmp_path / "data", tmp_path / "run"
+  for i in range(4):
+    write_video(videos / f"clip{i}.mp4", moving_stripes(speed=i + 1))
+  train = [PYTHON, "-m", "hvg_jax.main", "--config=configs/video_folder.py:runlocal",
+           f"--config.data.dir={data}", f"--workdir={workdir}"]
+  first = _command(train)
+  last = first.stderr.strip().splitlines()[-1]
+  assert first.returncode == 1 and "Traceback" not in first.stderr, first.stderr[-3000:]
+  assert last.startswith(f"error: level 1 (video_folder_level1): video_folder is not "
+                         f"prepared in {data}; prepare it with: python -m "
+                         "hvg_jax.prepare_data --config=configs/video_folder.py:runlocal"), last
+  assert not workdir.exists()
+  prepare = shlex.split(last.split("prepare it with: ")[1].replace("<your videos>",
+                                                                   str(videos)))
+  assert prepare[0] == "python"
+  prepared = _command([PYTHON] + prepare[1:])
+  assert prepared.returncode == 0, prepared.stderr[-3000:]
+  # Both levels' 8 px views and the 16-frame clips evaluation reads: one version.
+  assert ("video_folder/8px_native_16f in" in prepared.stdout
+          and "4 videos decoded, clips stored: train 8; 0 skipped" in prepared.stdout)
+  again = _command([PYTHON] + prepare[1:])
+  assert again.returncode == 0 and "Nothing to do" in again.stdout, again.stderr[-3000:]
+
+  trained = _command(train)
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert "Training level 2 of 2 (video_folder_level2)" in trained.stderr
+  assert (workdir / "samples" / "index.html").exists()
+  metrics = json.loads((workdir / "samples" / "metrics.json").read_text())["metrics"]
+  assert {"fvd", "fid", "is", "grounding/level2_ratio"} <= set(metrics)
+
+
+def test_a_chains_data_setting_reaches_every_level_and_a_levels_own_wins(tmp_path):
+  chain = config_lib.load_config(CONFIG_DIR / "video_folder.py")
+  chain.data.dir = str(tmp_path)
+  chain.levels.level2.data.dir = str(tmp_path / "level2")  # as --config.levels.level2...
+  chain.data.num_classes = 3
+  level1, level2 = config_lib.chain_levels(chain)
+  assert (level1.data.name, level1.data.dir, level1.data.num_classes) == (
+      "video_folder", str(tmp_path), 3)
+  assert (level2.data.name, level2.data.dir, level2.data.num_classes) == (
+      "video_folder", str(tmp_path / "level2"), 3)
+  assert chain.levels.level1.data.dir == ""  # the chain's own level configs are kept
+
+
+def test_a_chains_data_errors_name_the_level_and_a_fix_that_works(encoded_folder):
+  from hvg_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  chain = config_lib.load_config(CONFIG_DIR / "demo.py", "runlocal")  # 4 classes
+  chain.data.update(name="video_folder", dir=str(encoded_folder))
+  with pytest.raises(config_lib.ConfigError, match=(
+      r"^level 1 \(demo_level1\): config.data.num_classes is 4, but video_folder as prepared "
+      r"\(16px_native_16f\) has 0 classes: set --config.data.num_classes=0 \(unconditional\)")):
+    trainer.check_chain_data(chain)
+  chain.data.num_classes = 0
+  assert [c.data.storage for c in trainer.check_chain_data(chain)] == ["", ""]
+
+
+def test_the_one_prepared_version_that_fits_is_read_else_the_config_names_one(
+    encoded_folder, tmp_path):
+  for clip_frames in (8, 16):
+    prepare_data.prepare("video_folder", encoded_folder.parent / "videos", tmp_path, size=16,
+                         clip_frames=clip_frames)
+  config = _folder_config(tmp_path, frames=5)  # 9 stored frames: only in the 16-frame clips
+  assert pipeline.storage(config, 5) == "16px_native_16f"
+  assert len(pipeline.get_source(config)) == 4
+  config = _folder_config(tmp_path)  # 7 stored frames: in both
+  with pytest.raises(config_lib.ConfigError, match=(
+      r"^level 1 \(demo_level1\): video_folder is prepared in .* several ways that fit "
+      r"\(16px_native_16f, 16px_native_8f\): choose one with "
+      r"--config.data.storage=16px_native_16f$")):
+    pipeline.get_source(config)
+  config.data.storage = "16px_native_16f"
+  assert len(pipeline.get_source(config)) == 4
+
+
+def test_evaluation_takes_the_clips_the_data_has(encoded_folder):
+  config = _folder_config(encoded_folder)  # stride 2: the 16-frame clips give 8 frames
+  fitted = evaluation.fit_to_data(evaluation.settings(None, metrics="psd"), config)
+  assert fitted.psd_frames == (1, 8)  # the defaults (1, 10, 24, 48) that fit, and the last
+  with pytest.raises(config_lib.ConfigError, match=(
+      r"^level 1 \(demo_level1\): PSD of frames 1,10, but its prepared clips give 8 frames: "
+      r"evaluate with --psd_frames=1,8, or prepare longer clips with: python -m "
+      r"hvg_jax.prepare_data --dataset=video_folder .* --size=16 --clip_frames=19$")):
+    evaluation.fit_to_data(evaluation.settings(None, metrics="psd", psd_frames=(1, 10)),
+                           config)
+  # 8 frames are too few for I3D: the fix is longer clips only.
+  with pytest.raises(config_lib.ConfigError, match=(
+      r"clips of 9 frames, but its prepared clips give 8 frames: prepare longer clips with: "
+      r".* --clip_frames=17$")):
+    evaluation.fit_to_data(evaluation.settings(None, metrics="fvd", clip_frames=9), config)
+
+
+def test_a_failed_start_leaves_no_workdir(tmp_path):
+  from hvg_jax.train import trainer  # pylint: disable=g-import-not-at-top
+  level2 = config_lib.load_config(CONFIG_DIR / "demo_level2.py", "runlocal")
+  with pytest.raises(config_lib.ConfigError, match="config.lower_levels"):
+    trainer.train(level2, tmp_path / "level2")
+  level1 = config_lib.load_config(CONFIG_DIR / "demo_level1.py", "runlocal")
+  level1.eval.update(every_steps=1, i3d_weights=str(tmp_path / "missing.npz"))
+  with pytest.raises(FileNotFoundError):  # after the workdir was made
+    trainer.train(level1, tmp_path / "level1")
+  assert sorted(tmp_path.iterdir()) == []

@@ -7,8 +7,8 @@
 """
 
 from hvg_jax.config_lib.validation import (BEST_MODES, DTYPES, EVAL_METRICS, I3D_METRICS,
-                                           ConfigError, check_chain, eval_metrics, validate,
-                                           validate_eval)
+                                           I3D_MIN_FRAMES, ConfigError, check_chain,
+                                           eval_metrics, validate, validate_eval)
 from hvg_jax.config_lib.shapes import LevelShapes, level_shapes
 from hvg_jax.config_lib.defaults import (apply_runlocal, base_config, finalize, from_saved,
                                          load_config, parse_arg, upsampling_base)

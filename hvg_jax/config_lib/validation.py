@@ -18,6 +18,9 @@ class ConfigError(UserError, ValueError):
   """A config that cannot describe a level; the message names the field and the fix."""
 
 
+I3D_MIN_FRAMES = 9  # I3D's temporal downsampling leaves no frame of a shorter clip
+
+
 def check(ok: bool, message: str):
   """Raises ConfigError(message) unless ``ok``."""
   if not ok:
@@ -181,8 +184,8 @@ def validate_eval(e: ml_collections.ConfigDict, level: int):
            "config.eval.best_metric: grounding measures an upsampling level; level 1 "
            "has none")
   if any(m in I3D_METRICS for m in metrics):
-    check(e.clip_frames >= 9, f"config.eval.clip_frames: I3D needs at least 9 frames, got "
-           f"{e.clip_frames}")
+    check(e.clip_frames >= I3D_MIN_FRAMES, f"config.eval.clip_frames: I3D needs at least "
+           f"{I3D_MIN_FRAMES} frames, got {e.clip_frames}")
     check(e.num_clips >= 2, f"config.eval.num_clips: at least 2, got {e.num_clips}")
   if "is" in metrics:
     check(1 <= e.is_splits <= e.num_clips, f"config.eval.is_splits: between 1 and "

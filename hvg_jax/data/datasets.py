@@ -266,25 +266,52 @@ def prepared_configs(name: str, data_dir) -> dict[str, epath.Path]:
   return found
 
 
-def load_source(name: str, data_dir, storage: str = "", split: str = "train",
-                size: int = 128, clip_frames: int = 100):
-  """(random-access source of {"video", "label", "path"} clips, metadata) of a prepared
-  data set; NotPreparedError saying which command prepares it (for clips of at least
-  ``clip_frames`` frames of at least ``size`` px)."""
-  command = (f"python -m hvg_jax.prepare_data --dataset={name} --manual_dir=<your copy> "
-             f"--data_dir={data_dir or '<dir>'} --size={size} --clip_frames={clip_frames}")
-  if not data_dir:
-    raise NotPreparedError(f"config.data.dir: where the prepared {name} clips are; prepare "
-                           f"them once with: {command}")
+class StorageChoiceError(UserError, ValueError):
+  """Several prepared versions of the data set fit a level: the config must pick one."""
+
+
+_STORAGE_NAME = re.compile(r"(\d+)px_[^_]+_(\d+)f(_split\d+)?(_classes)?")
+
+
+def storage_shape(storage: str) -> tuple[int, int, bool] | None:
+  """(size, clip_frames, classes from folders) of a version named by ``video_config``;
+  None for another name."""
+  m = _STORAGE_NAME.fullmatch(storage)
+  return (int(m[1]), int(m[2]), bool(m[4])) if m else None
+
+
+def storage_fits(storage: str, *, size: int, clip_frames: int) -> bool:
+  """Whether clips prepared as ``storage`` hold ``clip_frames`` frames of at least
+  ``size`` px."""
+  shape = storage_shape(storage)
+  return shape is not None and shape[0] >= size and shape[1] >= clip_frames
+
+
+def choose_storage(name: str, data_dir, *, size: int, clip_frames: int,
+                   classes: bool = False) -> str:
+  """The prepared version of ``name`` that fits (``storage_fits``), when exactly one does
+  (or exactly one of those with class labels from folders as ``classes`` asks);
+  NotPreparedError (none prepared, or none fits) or StorageChoiceError (several do)."""
   found = prepared_configs(name, data_dir)
   if not found:
-    raise NotPreparedError(f"{name} is not prepared in {data_dir}: prepare it once with: "
-                           f"{command}")
-  if not storage:
-    if len(found) > 1:
-      raise NotPreparedError(f"{name} is prepared in {data_dir} several ways ({sorted(found)});"
-                             " choose one with config.data.storage")
-    storage = next(iter(found))
+    raise NotPreparedError(f"{name} is not prepared in {data_dir}")
+  fits = [s for s in found if storage_fits(s, size=size, clip_frames=clip_frames)]
+  if not fits:
+    raise NotPreparedError(f"{name} is prepared in {data_dir} as {sorted(found)}, none with "
+                           f"clips of {clip_frames} frames of {size} px")
+  if len(fits) > 1:  # video_folder prepared with and without --class_from_folder
+    fits = [s for s in fits if storage_shape(s)[2] == classes] or fits
+  if len(fits) > 1:
+    raise StorageChoiceError(
+        f"{name} is prepared in {data_dir} several ways that fit ({', '.join(fits)}): "
+        f"choose one with --config.data.storage={fits[0]}")
+  return fits[0]
+
+
+def load_source(name: str, data_dir, storage: str = "", split: str = "train"):
+  """(random-access source of {"video", "label", "path"} clips, metadata) of the prepared
+  version ``storage`` of data set ``name`` (see ``choose_storage``)."""
+  found = prepared_configs(name, data_dir)
   if storage not in found:
     raise NotPreparedError(f"config.data.storage: {name} is not prepared as {storage!r} in "
                            f"{data_dir} (prepared: {sorted(found)})")

@@ -77,10 +77,54 @@ def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
   return {"video": view(clip, spec.resolution), "label": np.int32(example["label"])}
 
 
+def level_label(config: ml_collections.ConfigDict) -> str:
+  """How messages name a level: "level 2 (demo_level2)"."""
+  return f"level {config.level} ({config.name})" if config.name else f"level {config.level}"
+
+
+def prepare_command(config: ml_collections.ConfigDict, clip_frames: int) -> str:
+  """The prepare_data command that stores what this level reads (clips of ``clip_frames``
+  frames at its resolution)."""
+  d = config.data
+  classes = " --class_from_folder" if d.name == "video_folder" and d.num_classes else ""
+  return (f"python -m hvg_jax.prepare_data --dataset={d.name} --manual_dir=<your videos> "
+          f"--data_dir={d.dir or '<dir>'} --size={d.resolution} --clip_frames={clip_frames}"
+          f"{classes}")
+
+
+def storage(config: ml_collections.ConfigDict, frames: int) -> str:
+  """The prepared version a level reads runs of ``frames`` frames from: config.data.storage,
+  or the only one that fits ("" for the demo)."""
+  d = config.data
+  if d.name == "demo":
+    return ""
+  clip_frames = ClipSpec(frames, d.subsample, d.resolution).span
+  return d.storage or datasets.choose_storage(
+      d.name, d.dir, size=d.resolution, clip_frames=clip_frames,
+      classes=d.name == "video_folder" and d.num_classes > 0)
+
+
+def prepared_frames(config: ml_collections.ConfigDict) -> int | None:
+  """Frames at the level's stride in the longest clips prepared for it (its storage, or
+  every version of its size): 0 when none; None when any length can be read (the demo)."""
+  d = config.data
+  if d.name == "demo":
+    return None
+  if d.name not in datasets.BUILDERS or not d.dir:
+    return 0
+  lengths = [shape[1] for name in datasets.prepared_configs(d.name, d.dir)
+             if (shape := datasets.storage_shape(name)) and (not d.storage or name == d.storage)
+             and shape[0] >= d.resolution]
+  longest = max(lengths, default=0)
+  return (longest - 1) // d.subsample + 1 if longest else 0
+
+
 def get_source(config: ml_collections.ConfigDict, split: str = "train",
-               frames: int | None = None):
+               frames: int | None = None, *, prepare: str | None = None):
   """The random-access source named by ``config.data.name``, checked to hold runs of
-  ``frames`` frames at the level's stride (default: its training runs)."""
+  ``frames`` frames at the level's stride (default: its training runs). The storage is the
+  configured one, or the only prepared version that fits. ConfigError naming the level and
+  a fix otherwise; ``prepare`` is the command the fix suggests (default: this level's)."""
   d = config.data
   if d.name == "demo":
     # Rendered at the chain's raw size (every level views the same frames); a level's
@@ -89,32 +133,41 @@ def get_source(config: ml_collections.ConfigDict, split: str = "train",
     return DemoVideos(num_videos=d.num_videos, frames=length * d.subsample + d.subsample,
                       height=d.get("raw_resolution", 0) or d.resolution, seed=d.seed,
                       split=split, num_classes=d.num_classes)
+  where = level_label(config)
   if d.name not in datasets.BUILDERS:
     raise config_lib.ConfigError(
-        f"config.data.name: no data set {d.name!r}; 'demo' is built in, and "
+        f"{where}: config.data.name: no data set {d.name!r}; 'demo' is built in, and "
         f"{sorted(datasets.BUILDERS)} are read once prepared by hvg_jax.prepare_data")
   shapes = config_lib.level_shapes(config)
   frames = frames or shapes.train_frames
   span = ClipSpec(frames, d.subsample, shapes.resolution).span
+  prepare = prepare or prepare_command(config, span)
+  if not d.dir:
+    raise config_lib.ConfigError(
+        f"{where}: config.data.dir: where the prepared {d.name} clips are; prepare them "
+        f"once with: {prepare}, then pass its --data_dir as --config.data.dir")
   try:
-    source, meta = datasets.load_source(d.name, d.dir, d.storage, split,
-                                        size=shapes.resolution, clip_frames=span)
+    chosen = storage(config, frames)
+    source, meta = datasets.load_source(d.name, d.dir, chosen, split)
   except datasets.NotPreparedError as e:
-    raise config_lib.ConfigError(str(e)) from None
-  if meta["clip_frames"] < span:
+    raise config_lib.ConfigError(f"{where}: {e}; prepare it with: {prepare}") from None
+  except datasets.StorageChoiceError as e:
+    raise config_lib.ConfigError(f"{where}: {e}") from None
+  if meta["clip_frames"] < span or meta["size"] < shapes.resolution:
     raise config_lib.ConfigError(
-        f"config.data: {config.name} takes runs of {frames} frames at stride "
-        f"{d.subsample} ({span} stored frames), but {d.name} was prepared in clips of "
-        f"{meta['clip_frames']}; prepare it again with --clip_frames={span} or more")
-  if meta["size"] < shapes.resolution:
-    raise config_lib.ConfigError(
-        f"config.data.resolution: {shapes.resolution} px is more than the {meta['size']} px "
-        f"{d.name} was prepared at; prepare it again with --size={shapes.resolution}")
+        f"{where}: config.data.storage={chosen} holds clips of {meta['clip_frames']} "
+        f"frames of {meta['size']} px; this level takes runs of {frames} frames at stride "
+        f"{d.subsample} ({span} stored frames) of {shapes.resolution} px: leave "
+        f"config.data.storage empty to use a version that fits, or prepare one with: "
+        f"{prepare}")
   classes = len(meta["classes"])
   if d.num_classes and d.num_classes != classes:
+    folders = (", or prepare it again with --class_from_folder (a class per sub-folder)"
+               if d.name == "video_folder" and not classes else "")
     raise config_lib.ConfigError(
-        f"config.data.num_classes: {d.num_classes}, but {d.name} as prepared has {classes} "
-        "classes")
+        f"{where}: config.data.num_classes is {d.num_classes}, but {d.name} as prepared "
+        f"({chosen}) has {classes} classes: set --config.data.num_classes={classes}"
+        f"{' (unconditional)' if not classes else ''}{folders}")
   return source
 
 

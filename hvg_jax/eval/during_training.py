@@ -7,7 +7,6 @@ import time
 
 import jax
 
-from hvg_jax.data import pipeline
 from hvg_jax.eval import evaluation
 from hvg_jax.eval.best import BestGenerator
 from hvg_jax.level import FrozenLevel
@@ -21,11 +20,10 @@ class PeriodicEvaluation:
     e = config.eval
     self.config, self.workdir, self.mesh = config, workdir, mesh
     self.passes = e.standing_passes or config.sample.standing_passes
-    self.settings = evaluation.settings(e, standing_passes=self.passes)
-    # Before anything compiles: I3D's weights load, and the real clips are long enough.
+    # Before anything compiles: the real clips are long enough, I3D's weights load.
+    self.settings = evaluation.fit_to_data(
+        evaluation.settings(e, standing_passes=self.passes), config)
     self.evaluator = evaluation.Evaluator(self.settings, mesh=mesh)
-    for frames in self.evaluator.real_clip_frames():
-      pipeline.get_source(config, self.settings.split, frames=frames)
     ranked = {k: v for k, v in self.settings.to_dict().items()
               if k not in ("i3d_weights", "cache_dir")}
     ranked["i3d"] = self.evaluator.weights_id

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from hvg_jax import config_lib, video_io
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import ChainSampler, chunk_memory_budget, level_lengths
+from hvg_jax.data import pipeline
 from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
                           real_data)
 from hvg_jax.level import FrozenLevel
@@ -53,6 +54,27 @@ def settings(eval_config: ml_collections.ConfigDict | None = None,
   return ml_collections.FrozenConfigDict(values)
 
 
+def chain_settings(chain: ml_collections.ConfigDict):
+  """A chain's final evaluation: chain.eval over the top level's config.eval, checked;
+  None when chain.eval.metrics is empty."""
+  if not chain.eval.metrics:
+    return None
+  top = config_lib.chain_levels(chain)[-1]
+  s = settings(top.eval, **{k: v for k, v in chain.eval.items() if v is not None})
+  config_lib.validate_eval(s, top.level)
+  return s
+
+
+def data_frames(s) -> int:
+  """Frames of the real clips an evaluation must be able to read (0: none): I3D's clips,
+  and the PSD's frames unless they are the defaults, which are cut to the clips there are
+  (fit_to_data)."""
+  frames = [s.clip_frames] if uses_i3d(s) else []
+  if "psd" in s.metrics and s.psd_frames != tuple(config_lib.base_config().eval.psd_frames):
+    frames.append(max(s.psd_frames))
+  return max(frames, default=0)
+
+
 def uses_i3d(s) -> bool:
   return any(m in config_lib.I3D_METRICS for m in s.metrics)
 
@@ -67,8 +89,50 @@ def checked(s, levels: list[FrozenLevel]) -> ml_collections.FrozenConfigDict:
   if "grounding" in s.metrics and len(levels) < 2:
     logging.info("Grounding left out: it measures an upsampling level, and this chain "
                  "has only level 1.")
-    return settings(s, metrics=",".join(m for m in s.metrics if m != "grounding"))
+    s = settings(s, metrics=",".join(m for m in s.metrics if m != "grounding"))
+  return fit_to_data(s, levels[-1].config)
+
+
+def fit_to_data(s, config: ml_collections.ConfigDict, *,
+                prepare: str | None = None) -> ml_collections.FrozenConfigDict:
+  """The settings with the PSD's frames cut to the real clips the top level's data set has
+  (when they are the defaults; logged), checked against that data before anything is
+  generated: ConfigError naming the level and a fix that works otherwise (``prepare``: the
+  command that prepares the data, default the level's own)."""
+  available = pipeline.prepared_frames(config)
+  where = pipeline.level_label(config)
+
+  def longer(frames):
+    return "prepare longer clips with: " + (prepare or pipeline.prepare_command(
+        config, (frames - 1) * config.data.subsample + 1))
+
+  # available None: the demo renders any length; 0: get_source below says why.
+  if available and uses_i3d(s) and s.clip_frames > available:
+    shorter = (f"evaluate with --clip_frames={available} (config.eval.clip_frames when "
+               f"training), or " if available >= config_lib.I3D_MIN_FRAMES else "")
+    raise config_lib.ConfigError(
+        f"{where}: FVD, FID and IS on clips of {s.clip_frames} frames, but its prepared "
+        f"clips give {available} frames: {shorter}{longer(s.clip_frames)}")
+  if available and "psd" in s.metrics and max(s.psd_frames) > available:
+    fit = tuple(f for f in s.psd_frames if f < available) + (available,)
+    if s.psd_frames != tuple(config_lib.base_config().eval.psd_frames):
+      raise config_lib.ConfigError(
+          f"{where}: PSD of frames {','.join(map(str, s.psd_frames))}, but its prepared "
+          f"clips give {available} frames: evaluate with "
+          f"--psd_frames={','.join(map(str, fit))}, or {longer(max(s.psd_frames))}")
+    logging.info("%s: PSD of frames %s, the default frames that fit the %d frames of its "
+                 "prepared clips (--psd_frames to choose others; %s).", where,
+                 ",".join(map(str, fit)), available, longer(max(s.psd_frames)))
+    s = settings(s, psd_frames=fit)
+  for frames in real_clip_frames(s):
+    pipeline.get_source(config, s.split, frames=frames, prepare=prepare)
   return s
+
+
+def real_clip_frames(s) -> list[int]:
+  """Frames of the real clips the metrics take (I3D's clips, the PSD's)."""
+  return ([s.clip_frames] if uses_i3d(s) else []) + (
+      [max(s.psd_frames)] if "psd" in s.metrics else [])
 
 
 def video_frames(levels: list[FrozenLevel], settings) -> int:
@@ -110,12 +174,6 @@ class Evaluator:
       self.weights_id = self.i3d["sha256"]
     self._real = {}
     self._sampler = None
-
-  def real_clip_frames(self) -> list[int]:
-    """Frames of the real clips the metrics take (I3D's clips, the PSD's)."""
-    s = self.settings
-    return ([s.clip_frames] if self.embedder is not None else []) + (
-        [max(s.psd_frames)] if "psd" in s.metrics else [])
 
   def real(self, config: ml_collections.ConfigDict) -> dict:
     """The real clips' embeddings and spectra for the top level's ``config``."""

@@ -75,14 +75,16 @@ def cached(directory, description: dict, compute, name: str = "") -> dict[str, n
   return arrays
 
 
-def describe(config: ml_collections.ConfigDict, split: str, **settings) -> dict:
-  """What real-data statistics depend on: the data set as the level sees it, and
-  ``settings`` (clip count and length, seed, weights, ...)."""
+def describe(config: ml_collections.ConfigDict, split: str, *, frames, **settings) -> dict:
+  """What real-data statistics depend on: the data set as the level sees it (its prepared
+  version for runs of ``frames`` frames), and ``settings`` (clip count, seed, weights, ...)."""
   d = config.data
   raw = d.get("raw_resolution", 0) or d.resolution
   data = d.name if d.name != "demo" else f"demo{d.num_videos}s{d.seed}c{d.num_classes}r{raw}"
-  return dict(data=data, storage=d.storage, dir=str(d.dir), split=split,
-              resolution=d.resolution, subsample=d.subsample, view=VIEW, **settings)
+  length = max(frames) if isinstance(frames, (list, tuple)) else frames
+  return dict(data=data, storage=pipeline.storage(config, length), dir=str(d.dir),
+              split=split, resolution=d.resolution, subsample=d.subsample, view=VIEW,
+              frames=frames, **settings)
 
 
 def embeddings(config, embedder, *, split: str, num: int, frames: int, seed: int,

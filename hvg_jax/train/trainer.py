@@ -215,7 +215,6 @@ def train(config: ml_collections.ConfigDict, workdir):
   _check_batch_split(config)
   runtime.keep_tensorflow_off_accelerators()
   source = pipeline.get_source(config)  # the data is there and fits the level
-  workdir = check_workdir(workdir)
   mesh = runtime.make_mesh()
   lower_levels = None
   if config.level > 1:
@@ -224,6 +223,11 @@ def train(config: ml_collections.ConfigDict, workdir):
       logging.info("Level %d (frozen): %s", lv.config.level, lv.source)
     lower_levels = chain_gen.LowerLevels(
         lower, config_lib.level_shapes(config).input_train_frames)
+  with _removed_if_left_empty(workdir):
+    return _train_in(config, check_workdir(workdir), mesh, lower_levels, source)
+
+
+def _train_in(config, workdir, mesh, lower_levels, source):
   periodic_eval = (during_training.PeriodicEvaluation(config, workdir, mesh)
                    if config.eval.every_steps else None)
   with workdir_lock.held(workdir):
@@ -326,15 +330,41 @@ def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[epath.Path] |
   below it. Finished levels are skipped and the one in progress resumes, so the same
   command continues an interrupted chain. Returns the level workdirs, or None when a level
   stopped before its end (SIGTERM, preemption)."""
+  configs = check_chain_data(chain)
+  with _removed_if_left_empty(workdir):
+    workdir = check_workdir(workdir)
+    with workdir_lock.held(workdir):
+      return _train_levels(configs, workdir)
+
+
+def check_chain_data(chain: ml_collections.ConfigDict, *, prepare: str | None = None):
+  """A chain's level configs, each checked to split its batch and to find its data (before
+  the first level trains for days); ConfigError naming the level otherwise. ``prepare``:
+  the command the errors suggest (default: each level's own prepare_data command)."""
   configs = config_lib.chain_levels(chain)
   config_lib.check_levels(configs)
   runtime.keep_tensorflow_off_accelerators()
-  for config in configs:  # every level's data before the first one trains for days
+  for config in configs:
     _check_batch_split(config)
-    pipeline.get_source(config)
-  workdir = check_workdir(workdir)
-  with workdir_lock.held(workdir):
-    return _train_levels(configs, workdir)
+    pipeline.get_source(config, prepare=prepare)
+  return configs
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(workdir):
+  """Removes ``workdir`` again when this run created it and fails before saving anything
+  in it (nothing but empty folders, hidden files and the start of a TensorBoard log), so
+  the next try starts as if this one never ran."""
+  path = absolute(workdir)
+  created = not path.exists()
+  try:
+    yield
+  except BaseException:
+    if created and path.exists() and jax.process_index() == 0 and not any(
+        not name.startswith((".", "events.out.tfevents"))
+        for _, _, files in path.walk() for name in files):
+      path.rmtree(missing_ok=True)
+    raise
 
 
 def _train_levels(configs, workdir: epath.Path) -> list[epath.Path] | None:

@@ -4,7 +4,7 @@
 # ~/hvg_train.log.
 #   launch/tpu/train.sh --project=my-project --zone=us-central2-b --name=hvg \
 #       --config=configs/bdd_chain.py --workdir=gs://my-bucket/bdd [--dry_run] \
-#       [-- --config.levels.level1.data.dir=gs://my-bucket/data]
+#       [-- --config.data.dir=gs://my-bucket/data]
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=launch/common.sh
 source "$HERE/../common.sh"

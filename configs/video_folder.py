@@ -1,0 +1,34 @@
+r"""Your own videos: the demo's 2-level chain on any folder of video files.
+
+Level 1 makes 8/16x16 videos (every second frame), level 2 upsamples them to 16/32x32 on
+4-frame windows: sizes a laptop CPU trains in about half an hour (configs/demo_level*.py,
+whose fields this takes). Unconditional; --config.data.num_classes=N with prepare_data's
+--class_from_folder for a class per first sub-folder. Two commands:
+
+  python -m hvg_jax.prepare_data --config=configs/video_folder.py \
+      --manual_dir=~/videos --data_dir=~/hvg_data
+  python -m hvg_jax.main --config=configs/video_folder.py --config.data.dir=~/hvg_data \
+      --workdir=workdirs/my_videos
+
+The first stores every video once as 32 px clips of 16 frames (what both levels train on
+and the evaluation reads); the second trains both levels, then writes
+workdirs/my_videos/samples/index.html and metrics.json.
+"""
+import pathlib
+
+from hvg_jax import config_lib
+
+_HERE = pathlib.Path(__file__).parent
+
+
+def get_config(arg=None):
+  c = config_lib.chain_config("video_folder",
+                              [_HERE / "demo_level1.py", _HERE / "demo_level2.py"], arg)
+  c.data.update(name="video_folder", num_classes=0)  # every level; dir: the command line's
+  for k in (1, 2):
+    c.levels[f"level{k}"].name = f"video_folder_level{k}"
+  # The final evaluation: FVD, FID and IS of 48 clips of the top level's whole 16 frames
+  # (about 1.5 minutes on 2 CPU cores, as the demo's), and grounding.
+  if not c.levels.level1.runlocal:
+    c.eval.update(num_clips=48, clip_frames=16)
+  return c
