@@ -18,7 +18,8 @@ import warnings
 import imageio_ffmpeg
 import numpy as np
 
-from hvg_jax import config_lib, prepare_data
+from hvg_jax import config_lib
+from hvg_jax.data import prepare as prepare_data
 from hvg_jax.data import pipeline
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib
-from hvg_jax import prepare_data
+from hvg_jax.data import prepare as prepare_data
 from hvg_jax.data import datasets, pipeline
 from hvg_jax.eval import evaluation
 
