@@ -159,14 +159,6 @@ def strip(videos: list[np.ndarray], path, rows: int = 4, scale: int = 3):
                               Image.NEAREST).save(path)
 
 
-def high_frequency_power(videos_uint8) -> np.ndarray:
-  """(T,) mean power of the upper half of the radial spectrum, per frame position."""
-  out = []
-  for t in range(videos_uint8.shape[1]):
-    spectra = psd.video_spectra(videos_uint8[:, t:t + 1], frames=(1,))["frame_1"]
-    out.append(spectra[:, spectra.shape[1] // 2:].mean())
-  return np.asarray(out)
-
 
 def long_videos(levels, factor: int, num: int, output) -> dict:
   """Grounding and high-frequency power per frame position over ``factor`` times the top
@@ -180,8 +172,8 @@ def long_videos(levels, factor: int, num: int, output) -> dict:
   shuffled = ((down - np.roll(low, 1, axis=0)) ** 2).mean(axis=(0, 2, 3, 4))
   real = np.concatenate([v for v, _ in real_data.clips(
       top.config, split="train", num=num, frames=frames, seed=0, batch=16)])
-  power = {"generated": high_frequency_power(video_io.to_uint8(high)),
-           "real": high_frequency_power(real)}
+  power = {"generated": psd.high_frequency_power(video_io.to_uint8(high)),
+           "real": psd.high_frequency_power(real)}
   strip(videos, pathlib.Path(output) / f"long_{factor}x.png", rows=2, scale=2)
   fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
   a.plot(np.arange(1, len(ground) + 1), ground, label="MSE(f_s(f_t(x^l)), x^{l-1})")

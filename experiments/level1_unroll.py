@@ -48,18 +48,10 @@ def spread(videos_uint8) -> np.ndarray:
   return videos_uint8.astype(np.float32).std(axis=0).mean(axis=(1, 2, 3))
 
 
-def high_frequency_power(videos_uint8) -> np.ndarray:
-  """(T,) mean power of the upper half of the radial spectrum, per frame."""
-  out = []
-  for t in range(videos_uint8.shape[1]):
-    spectra = psd.video_spectra(videos_uint8[:, t:t + 1], frames=(1,))["frame_1"]
-    out.append(spectra[:, spectra.shape[1] // 2:].mean())
-  return np.asarray(out)
-
 
 def measures(videos_uint8) -> dict:
   return {"motion": motion(videos_uint8).tolist(), "spread": spread(videos_uint8).tolist(),
-          "hf_power": high_frequency_power(videos_uint8).tolist()}
+          "hf_power": psd.high_frequency_power(videos_uint8).tolist()}
 
 
 def main(argv):

@@ -85,3 +85,13 @@ def plot(path, generated: dict, real: dict | None = None, title: str = ""):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def high_frequency_power(videos_uint8) -> np.ndarray:
+  """(T,) mean power of the upper half of the radial spectrum of (N, T, H, W, 3) uint8
+  videos, per frame position: does detail fade over a video?"""
+  out = []
+  for t in range(videos_uint8.shape[1]):
+    spectra = video_spectra(videos_uint8[:, t:t + 1], frames=(1,))["frame_1"]
+    out.append(spectra[:, spectra.shape[1] // 2:].mean())
+  return np.asarray(out)
