@@ -59,7 +59,6 @@ def train(config, steps: int):
   return before, grounding_ratio(config, graphdef, state)
 
 
-@pytest.mark.usefixtures("optimized")
 def test_an_upsampler_on_real_inputs_learns_to_follow_them():
   """150 steps: the ratio goes from about 0.98 to about 0.33 (0.12 after 300)."""
   before, after = train(tiny_level2(), steps=150)

@@ -47,37 +47,6 @@ def _leaves(state):
   return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
 
 
-def test_resume_continues_exactly(tmp_path):
-  """N steps, stop, N more from the checkpoint == 2N steps in one go."""
-  n = 3
-  config = _demo(num_steps=n, checkpoint_every=n, log_every=n, sample_every=100)
-  trainer.train(config, tmp_path / "resumed")
-  config.train.num_steps = 2 * n
-  _, resumed = trainer.train(config, tmp_path / "resumed")
-  _, straight = trainer.train(config, tmp_path / "straight")
-  assert int(resumed.step[...]) == 2 * n
-  for a, b in zip(_leaves(resumed), _leaves(straight)):
-    np.testing.assert_array_equal(a, b)
-  assert Checkpoints(tmp_path / "resumed", config).latest_step() == 2 * n
-
-
-def test_resume_refuses_another_model(tmp_path):
-  config = _demo(num_steps=1, checkpoint_every=1, log_every=1, sample_every=100)
-  trainer.train(config, tmp_path)
-  config.train.num_steps = 2
-  other = config.copy_and_resolve_references()
-  other.model.g.ch = 6
-  with pytest.raises(config_lib.ConfigError, match="config.model.g.ch: saved 4, now 6"):
-    trainer.train(other, tmp_path)
-  other = config.copy_and_resolve_references()
-  other.train.ema_decay = None  # the saved state has an EMA of G (the demo's 0.99)
-  with pytest.raises(config_lib.ConfigError, match="config.train.ema_decay: saved 0.99"):
-    trainer.train(other, tmp_path)
-  config.model.g.scan_unroll = 2  # only how it runs: resumes
-  trainer.train(config, tmp_path)
-  assert Checkpoints(tmp_path, config).latest_step() == 2
-
-
 def test_batch_that_does_not_split_over_the_devices_is_a_clear_error(tmp_path, monkeypatch):
   monkeypatch.setattr(jax, "device_count", lambda: 8)
   with pytest.raises(config_lib.ConfigError, match="config.train.batch_size: 4 does not "
@@ -155,6 +124,38 @@ def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level
   again = level_lib.load_workdir(workdir)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.arrays),
                jax.device_get(first.arrays))
+
+
+@pytest.mark.xdist_group("two_steps")
+def test_resume_continues_exactly(two_step_copy, tmp_path, caplog):
+  """2 steps, stop, 2 more from the checkpoint == 4 steps in one go."""
+  config, workdir = two_step_copy
+  config.train.num_steps = 4
+  with caplog.at_level("INFO"):
+    _, resumed = trainer.train(config, workdir)
+  assert "from the checkpoint of step 2." in caplog.text
+  _, straight = trainer.train(config, tmp_path / "straight")
+  assert int(resumed.step[...]) == 4
+  for a, b in zip(_leaves(resumed), _leaves(straight)):
+    np.testing.assert_array_equal(a, b)
+  assert Checkpoints(workdir, config).latest_step() == 4
+
+
+@pytest.mark.xdist_group("two_steps")
+def test_resume_refuses_another_model(two_step_copy):
+  config, workdir = two_step_copy
+  config.train.num_steps = 3
+  other = config.copy_and_resolve_references()
+  other.model.g.ch = 6
+  with pytest.raises(config_lib.ConfigError, match="config.model.g.ch: saved 4, now 6"):
+    trainer.train(other, workdir)
+  other = config.copy_and_resolve_references()
+  other.train.ema_decay = None  # the saved state has an EMA of G (the demo's 0.99)
+  with pytest.raises(config_lib.ConfigError, match="config.train.ema_decay: saved 0.99"):
+    trainer.train(other, workdir)
+  config.model.g.scan_unroll = 2  # only how it runs: resumes
+  trainer.train(config, workdir)
+  assert Checkpoints(workdir, config).latest_step() == 3
 
 
 @pytest.mark.xdist_group("two_steps")
