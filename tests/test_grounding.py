@@ -5,7 +5,6 @@ ratio about 1 against shuffled pairs) to following it."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR

@@ -136,6 +136,7 @@ def test_resume_continues_exactly(two_step_copy, tmp_path, caplog):
   assert "from the checkpoint of step 2." in caplog.text
   _, straight = trainer.train(config, tmp_path / "straight")
   assert int(resumed.step[...]) == 4
+  assert len(_leaves(resumed)) == len(_leaves(straight))
   for a, b in zip(_leaves(resumed), _leaves(straight)):
     np.testing.assert_array_equal(a, b)
   assert Checkpoints(workdir, config).latest_step() == 4
