@@ -3,6 +3,8 @@ r"""Training memory against total output length: the papers' memory figure (HVG 
   python benchmarks/memory_vs_length.py --output_dir=/tmp/memory_figure
   python benchmarks/memory_vs_length.py --lengths=24,96,192 --dtype=bfloat16 --jobs=2
   python benchmarks/memory_vs_length.py --run --output_dir=...   # on a GPU: allocator peaks
+  python benchmarks/memory_vs_length.py --topology=v5p-8 --dtype=bfloat16 \
+      --lengths=24,48,96,192,384 --models=level1,level2   # by the TPU compiler, per chip
 
 A two-level HVG making T-frame 128x128 videos (HVG 5.3): level 1 generates T/2 frames at
 64x64 (DVD-GAN's Kinetics 64x64 model, frame stride 4); level 2 upsamples windows of 6
@@ -13,6 +15,9 @@ one-level model of the same output, DVD-GAN's 128x128 model at T frames. For eac
 and T: one training iteration (2 D steps and 1 G step, ``--batch_per_device`` videos)
 compiled on shapes alone, and the memory XLA's analysis says its update needs on one
 device (arguments + outputs + temporaries - aliased donations).
+With ``--topology`` (a Cloud TPU accelerator type; libtpu, the ``tpu`` extra) the points are
+compiled by the real TPU compiler for that slice's chips, ``--batch_per_device`` videos on
+each, and the memory is per chip.
 With ``--run`` each point also allocates and runs one iteration in a fresh process and
 reads the allocator's peak (GPUs and TPUs report it; a CPU does not).
 
@@ -74,20 +79,22 @@ def figure_configs(total_frames: int, batch_size: int, dtype: str):
 
 
 def measure_point(model: str, total_frames: int, batch_per_device: int, dtype: str,
-                  run: bool) -> dict:
+                  run: bool, topology: str | None = None) -> dict:
   """One figure point, in this process."""
   import jax
-  from hvg_jax import benchmark
+  from hvg_jax import programs
   from hvg_jax import runtime
-  config, lower = figure_configs(total_frames, batch_per_device * jax.device_count(),
-                                 dtype)[model]
-  mesh = runtime.make_mesh()
-  _, _, figures = benchmark.compile_training(config, lower, mesh, abstract=True)
+  from hvg_jax import tpu_slices
+  devices = tpu_slices.devices(topology) if topology else jax.devices()
+  config, lower = figure_configs(total_frames, batch_per_device * len(devices), dtype)[model]
+  mesh = runtime.make_mesh(devices)
+  _, _, figures = programs.compile_training(config, lower, mesh, abstract=True)
   out = {"model": model, "total_frames": total_frames, "config": config.name,
          "batch_per_device": batch_per_device, "dtype": dtype,
-         "device": jax.devices()[0].device_kind, **figures}
+         "device": devices[0].device_kind + (f" ({topology})" if topology else ""),
+         **figures}
   if run:
-    compiled, (state, batch, lower_arrays), _ = benchmark.compile_training(config, lower, mesh)
+    compiled, (state, batch, lower_arrays), _ = programs.compile_training(config, lower, mesh)
     state, metrics = compiled(state, batch, lower_arrays)
     jax.block_until_ready(metrics)
     stats = jax.devices()[0].memory_stats() or {}
@@ -100,6 +107,8 @@ def _point_in_subprocess(model, total_frames, args) -> dict:
              f"--batch_per_device={args.batch_per_device}", f"--dtype={args.dtype}"]
   if args.run:
     command.append("--run")
+  if args.topology:
+    command.append(f"--topology={args.topology}")
   done = subprocess.run(command, capture_output=True, text=True, cwd=_REPO)
   if done.returncode:
     raise RuntimeError(f"{model} at {total_frames} frames failed:\n{done.stderr[-3000:]}")
@@ -192,6 +201,8 @@ def main():
   parser.add_argument("--budget_gib", type=float, default=32.0,
                       help="memory per device for the frames-reached line (HVG: 32 GB)")
   parser.add_argument("--jobs", type=int, default=1, help="points compiled at once")
+  parser.add_argument("--topology", help="compile for this Cloud TPU slice (e.g. v5p-8) "
+                      "with the TPU compiler; memory per chip")
   parser.add_argument("--output_dir", default="memory_figure")
   parser.add_argument("--point", help=argparse.SUPPRESS)  # model:frames, one point here
   args = parser.parse_args()
@@ -199,7 +210,7 @@ def main():
   if args.point:
     model, frames = args.point.split(":")
     print(json.dumps(measure_point(model, int(frames), args.batch_per_device, args.dtype,
-                                   args.run)))
+                                   args.run, args.topology)))
     return
   models = args.models.split(",")
   unknown = sorted(set(models) - set(MODELS))

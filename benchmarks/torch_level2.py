@@ -8,7 +8,7 @@ r"""hvg_jax's training iteration against the PyTorch reference, in one process, 
 
 Times one training iteration of a level (``d_steps`` D updates and one G update, the
 frozen lower levels generating their windows included) three ways on synthetic data and
-random weights: (a) hvg_jax's jitted step (hvg_jax.benchmark.compile_training);
+random weights: (a) hvg_jax's jitted step (hvg_jax.programs.compile_training);
 (b) benchmarks/torch_reference.py eagerly; (c) the same under torch.compile. Reports the
 median iteration time after ``--warmup`` iterations, the first iteration (for
 torch.compile: its compile time), peak allocator memory on GPUs, and the ratios torch /
@@ -38,7 +38,7 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import jax  # noqa: E402
 import torch  # noqa: E402
 
-from hvg_jax import benchmark as jax_benchmark  # noqa: E402
+from hvg_jax import programs  # noqa: E402
 from hvg_jax import config_lib  # noqa: E402
 from hvg_jax import runtime  # noqa: E402
 
@@ -116,7 +116,7 @@ def _sync(device):
 def time_jax(config, lower_configs, steps, warmup):
   """hvg_jax's compiled step on one device: figures as hvg_jax.benchmark's."""
   mesh = runtime.make_mesh(jax.devices()[:1])
-  compiled, (state, batch, lower), figures = jax_benchmark.compile_training(
+  compiled, (state, batch, lower), figures = programs.compile_training(
       config, lower_configs, mesh, abstract=False)
   times = []
   for i in range(warmup + steps):

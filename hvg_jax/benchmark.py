@@ -1,8 +1,18 @@
-r"""Measures a level's training iteration and a chain's sampling on the local devices.
+r"""Measures a level's training iteration and a chain's sampling on the local devices, or
+sizes it for a Cloud TPU slice by the TPU compiler (``--topology``).
 
   python -m hvg_jax.benchmark --config=configs/kinetics_chain.py --level=2 \
       --batch_per_device=4 --dtype=bfloat16 --output=/tmp/kinetics_l2.json
   python -m hvg_jax.benchmark --config=configs/ssw_bdd_level1.py
+  python -m hvg_jax.benchmark --config=configs/kinetics_chain.py --level=2 \
+      --topology=v5p-128 --dtype=bfloat16 --compile_only
+
+With ``--topology`` (needs libtpu: ``pip install -e '.[tpu]'``) nothing runs: the level's
+training iteration is compiled for the slice's chips, the config's global batch split over
+them, and the compiler's figures are printed per chip (hvg_jax.sizing): memory against the
+chip's HBM, FLOPs, its estimate of the time per iteration and of the run's days and
+chip-hours, and a verdict; when it does not fit, the largest per-chip batch that does and
+whether ``model.remat`` makes the config's batch fit (each found by compiling).
 
 For one training iteration (its ``d_steps`` D updates and one G update, lower levels
 generating their windows included) on synthetic data: compile time; median wall time over
@@ -24,15 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
-from flax import nnx
 from ml_collections import config_flags
 
-from hvg_jax import cli, config_lib, models, runtime
-from hvg_jax import level as level_lib
+from hvg_jax import cli, config_lib, programs, runtime, sizing, tpu_slices
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain.sampler import ChainSampler, level_lengths
-from hvg_jax.train import state as state_lib
-from hvg_jax.train import step as step_lib
+from hvg_jax.chain.sampler import ChainSampler
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A level or chain config file.",
                                           lock_config=False)
@@ -45,12 +51,21 @@ _DTYPE = flags.DEFINE_enum("dtype", None, list(config_lib.DTYPES), "Compute dtyp
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed iterations.")
 _WARMUP = flags.DEFINE_integer("warmup", 1, "Iterations run before timing.")
 _SAMPLING = flags.DEFINE_bool("sampling", True, "Also time whole-chain sampling (chain "
-                              "configs).")
+                              "configs; with --topology: compile each level's sampling "
+                              "program at the chain's whole length).")
 _COMPILE_ONLY = flags.DEFINE_bool(
     "compile_only", False, "Compile the training step on shapes alone (nothing allocated, "
     "nothing run) and report what compiling tells: FLOPs per iteration and XLA's memory "
     "analysis. For sizes this machine cannot run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the figures as JSON here.")
+_TOPOLOGY = flags.DEFINE_string(
+    "topology", None, "Size the level for this Cloud TPU slice by the TPU compiler instead "
+    "of running it: an accelerator type (v4-8, v5p-128, v5litepod-16, v6e-256, ...). "
+    "Implies --compile_only.")
+_REMAT = flags.DEFINE_bool("remat", None, "Set model.remat (default: the config's).")
+_SEARCH = flags.DEFINE_bool(
+    "search", True, "With --topology, when the batch does not fit: compile to find the "
+    "largest per-chip batch that does and whether model.remat makes it fit.")
 
 # Dense peak FLOP/s per device (vendor figures, no sparsity), by device kind and dtype.
 # float32 on NVIDIA GPUs: XLA runs float32 convolutions and matmuls on TF32 tensor cores.
@@ -59,18 +74,17 @@ PEAKS = {
     ("NVIDIA H100 80GB HBM3", "float32"): 494.7e12,
     ("NVIDIA H200", "bfloat16"): 989.4e12,
     ("NVIDIA H200", "float32"): 494.7e12,
-    ("TPU v4", "bfloat16"): 275e12,
-    ("TPU v5 lite", "bfloat16"): 197e12,
-    ("TPU v5e", "bfloat16"): 197e12,
-    ("TPU v5p", "bfloat16"): 459e12,
+    **{(chip.device_kind, "bfloat16"): chip.peak_bf16 for chip in tpu_slices.CHIPS.values()},
 }
 
 
 def peak_flops(device, dtype: str) -> tuple[float | None, str]:
   """(peak FLOP/s of one device for ``dtype``, where the figure comes from)."""
   kind = device.device_kind
+  if (kind, dtype) in PEAKS:
+    return PEAKS[kind, dtype], f"table ({kind})"
   for (name, dt), value in PEAKS.items():
-    if dt == dtype and (kind == name or kind.startswith(name)):
+    if dt == dtype and kind.startswith(name) and not name.startswith("TPU"):
       return value, f"table ({name})"
   if device.platform == "cpu":
     return measured_cpu_peak(dtype), "measured (2048x2048 matmuls)"
@@ -100,71 +114,6 @@ def _with(config, batch_per_device, dtype):
   return config
 
 
-def random_levels(configs, key=0) -> list[level_lib.FrozenLevel]:
-  """Untrained generators of ``configs`` (a chain's levels, level 1 first) with empty
-  standing statistics for their whole videos: as fast as trained ones."""
-  levels = []
-  for i, config in enumerate(configs):
-    graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(key + i)))
-    levels.append(level_lib.frozen_level(config, graphdef, state, f"random {config.name}"))
-  for level, length in zip(levels, level_lengths(levels)):
-    level.stats = gen.fresh_stats(level.stats, length)
-  return levels
-
-
-def abstract_levels(configs, sharding) -> list[level_lib.FrozenLevel]:
-  """``random_levels`` as shapes only (ShapeDtypeStructs placed by ``sharding``)."""
-  levels = []
-  for config in configs:
-    graphdef, state = level_lib.abstract_generator(config, 1, sharding)
-    levels.append(level_lib.frozen_level(config, graphdef, state, f"abstract {config.name}"))
-  for level, length in zip(levels, level_lengths(levels)):
-    level.stats = _placed(jax.eval_shape(lambda s, n=length: gen.fresh_stats(s, n),
-                                         level.stats), sharding)
-  return levels
-
-
-def _placed(tree, sharding):
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                      tree)
-
-
-def synthetic_batch(config, mesh, abstract: bool = False):
-  """A global batch of random uint8 videos and labels, split over the mesh (its shapes
-  only when ``abstract``)."""
-  shapes = config_lib.level_shapes(config)
-  t = config.train
-  video = (t.d_steps, t.batch_size, shapes.train_frames, shapes.resolution,
-           shapes.resolution, 3)
-  label = (t.d_steps, t.batch_size)
-  if abstract:
-    return _placed({"video": jax.ShapeDtypeStruct(video, np.uint8),
-                    "label": jax.ShapeDtypeStruct(label, np.int32)},
-                   runtime.per_step_example(mesh))
-  rng = np.random.default_rng(0)
-  batch = {"video": rng.integers(0, 256, video, dtype=np.uint8),
-           "label": rng.integers(0, max(shapes.num_classes, 1), label, dtype=np.int32)}
-  return jax.device_put(batch, runtime.per_step_example(mesh))
-
-
-def _memory(compiled) -> dict:
-  analysis = compiled.memory_analysis()
-  if analysis is None:
-    return {}
-  out = {name: int(getattr(analysis, f"{name}_size_in_bytes", 0))
-         for name in ("argument", "output", "temp", "generated_code")}
-  out["total"] = out["argument"] + out["output"] + out["temp"] - int(
-      getattr(analysis, "alias_size_in_bytes", 0))
-  return out
-
-
-def _flops(compiled) -> float:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else {}
-  return float((cost or {}).get("flops", float("nan")))
-
-
 def _timed(fn, steps: int, warmup: int) -> list[float]:
   for _ in range(warmup):
     jax.block_until_ready(fn())
@@ -176,44 +125,6 @@ def _timed(fn, steps: int, warmup: int) -> list[float]:
   return times
 
 
-def training_program(config, lower_configs, mesh, *, abstract: bool = False):
-  """(jitted train step, its (state, batch, lower) arguments) for ``config`` on random
-  frozen ``lower_configs`` (at their configs' whole video lengths); with ``abstract`` the
-  arguments are shapes only (enough to compile and read the cost and memory analyses,
-  nothing allocated)."""
-  lower_levels = lower = None
-  if config.level > 1:
-    replicated = runtime.replicated(mesh)
-    levels = (abstract_levels(lower_configs, replicated) if abstract
-              else random_levels(lower_configs))
-    lower_levels = gen.LowerLevels(levels, config_lib.level_shapes(config).input_train_frames)
-    lower = (lower_levels.arrays if abstract
-             else jax.device_put(lower_levels.arrays, replicated))
-  if abstract:
-    graphdef, state = state_lib.abstract_state(config, mesh)
-  else:
-    graphdef, state = state_lib.initial_state(config, mesh)
-  train_step = step_lib.make_train_step(config, graphdef, mesh, lower_levels)
-  return train_step, (state, synthetic_batch(config, mesh, abstract), lower)
-
-
-def compile_training(config, lower_configs, mesh, *, abstract: bool = False):
-  """(compiled step, its arguments, figures known from compiling: compile_s, FLOPs and
-  XLA's memory analysis of the program that needs the most)."""
-  train_step, args = training_program(config, lower_configs, mesh, abstract=abstract)
-  start = time.perf_counter()
-  compiled = train_step.compile(*args)
-  compile_s = time.perf_counter() - start
-  # An upsampling level's iteration is two programs run one after the other (the lower
-  # levels' inputs, then the update): FLOPs add up, memory peaks in one of them.
-  memories = [_memory(p) for p in compiled.programs]
-  figures = {"compile_s": compile_s,
-             "flops_per_iteration_per_device": sum(_flops(p) for p in compiled.programs),
-             "memory_bytes": max(memories, key=lambda m: m.get("total", 0)),
-             "memory_bytes_per_program": memories}
-  return compiled, args, figures
-
-
 def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
                        compile_only: bool = False) -> dict:
   """Figures of ``config``'s training iteration (lower levels: random, frozen). With
@@ -221,7 +132,7 @@ def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
   mesh = runtime.make_mesh()
   devices = jax.device_count()
   device = jax.devices()[0]
-  compiled, (state, batch, lower), figures = compile_training(
+  compiled, (state, batch, lower), figures = programs.compile_training(
       config, lower_configs, mesh, abstract=compile_only)
   out = {"config": config.name, "level": config.level, "dtype": config.model.dtype,
          "device": device.device_kind, "devices": devices,
@@ -257,7 +168,7 @@ def benchmark_training(config, lower_configs, *, steps: int, warmup: int,
 def benchmark_sampling(configs, *, batch: int, steps: int, warmup: int) -> dict:
   """Whole-chain sampling: videos per second at the top level's whole length."""
   mesh = runtime.make_mesh()
-  levels = random_levels(configs)
+  levels = programs.random_levels(configs)
   sampler = ChainSampler(levels, mesh=mesh, progress=False)
   stats = [lv.stats for lv in levels]
   labels = (np.arange(batch) % levels[0].shapes.num_classes).astype(np.int32) if (
@@ -306,6 +217,61 @@ def format_table(result: dict) -> str:
   return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def size_for_slice(configs, level: int, target: tpu_slices.Slice, chain: bool):
+  """--topology: the level's training compiled for ``target``, the report, and the
+  searches when it does not fit."""
+  if not tpu_slices.libtpu_available():
+    raise config_lib.ConfigError(
+        "--topology needs libtpu, the TPU compiler: pip install -e '.[tpu]' (it installs "
+        "the libtpu matching the installed jax)")
+  config = configs[level - 1]
+  batch = _BATCH.value
+  if batch is None:
+    if config.train.batch_size % target.chips:
+      raise config_lib.ConfigError(
+          f"config.train.batch_size={config.train.batch_size} does not split over the "
+          f"{target.chips} chips of {target.name}: give --batch_per_device, or "
+          f"--config.train.batch_size=<a multiple of {target.chips}>")
+    batch = config.train.batch_size // target.chips
+  on = target
+  kwargs = dict(dtype=_DTYPE.value, remat=_REMAT.value)
+  first = sizing.size_training(configs, level, on, batch_per_chip=batch, **kwargs)
+  print(sizing.report(first, target), flush=True)
+  result = {"target": target.name, "sizing": first.as_dict()}
+  if not first.fits and _SEARCH.value:
+    print("Searching for the largest per-chip batch that fits (compiling):", flush=True)
+    best = sizing.largest_fitting_batch(configs, level, on, first, **kwargs)
+    if best is None:
+      print(f"Not even 1 video per chip fits a {target.chip.generation} chip.")
+    else:
+      chips = first.batch_per_chip * target.chips / best.batch_per_chip
+      try:
+        holds = (f" ({tpu_slices.with_chips(target.chip.generation, int(chips)).name})"
+                 if chips.is_integer() else "")
+      except config_lib.ConfigError:  # no slice of that many chips
+        holds = ""
+      print(f"Largest per-chip batch that fits: {best.batch_per_chip}; the global batch of "
+            f"{first.batch_per_chip * target.chips} then needs {chips:g} chips{holds}:")
+      print(sizing.report(best))
+      result["largest_fitting"] = best.as_dict()
+    if not first.remat:
+      print("With model.remat (compiling):", flush=True)
+      with_remat = sizing.size_training(configs, level, on, batch_per_chip=batch,
+                                        dtype=_DTYPE.value, remat=True)
+      print(sizing.report(with_remat, target))
+      result["remat"] = with_remat.as_dict()
+  if chain and _SAMPLING.value:
+    print("Compiling each level's sampling program at the chain's whole length...",
+          flush=True)
+    rows = sizing.size_sampling(configs, target, dtype=_DTYPE.value)
+    print(sizing.sampling_report(rows, target))
+    result["sampling"] = rows
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      json.dump(result, f, indent=2)
+    logging.info("Wrote %s", _OUTPUT.value)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -323,6 +289,9 @@ def main(argv):
             f"(e.g. --config=configs/<data>_chain.py --level={config.level}), which names "
             "the levels below it")
       configs, level = [config], 1
+    if _TOPOLOGY.value:
+      return size_for_slice(configs, level, tpu_slices.parse(_TOPOLOGY.value),
+                            config_lib.is_chain(config))
     configs = [_with(c, _BATCH.value, _DTYPE.value) for c in configs]
     result = {"training": benchmark_training(configs[level - 1], configs[:level - 1],
                                              steps=_STEPS.value, warmup=_WARMUP.value,

@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import benchmark, config_lib
+from hvg_jax import config_lib, programs
 from hvg_jax import level as level_lib
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.eval import embed, evaluation, frechet, i3d, i3d_weights, real_data
@@ -163,7 +163,7 @@ def test_settings_come_from_config_protocol_and_flags():
   # Frozen, and one chain's checks do not change what the next one is evaluated with.
   with pytest.raises((AttributeError, TypeError, ValueError)):
     s.num_clips = 5
-  level1 = benchmark.random_levels([config_lib.load_config(CONFIG_DIR / "demo_level1.py",
+  level1 = programs.random_levels([config_lib.load_config(CONFIG_DIR / "demo_level1.py",
                                                            "runlocal")])
   s = evaluation.settings(config.eval, metrics="psd,grounding")
   assert evaluation.checked(s, level1).metrics == ("psd",)

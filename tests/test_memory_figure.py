@@ -8,7 +8,7 @@ import jax
 import pytest
 
 from conftest import CONFIG_DIR, REPO
-from hvg_jax import benchmark, config_lib, runtime
+from hvg_jax import config_lib, programs, runtime
 
 _spec = importlib.util.spec_from_file_location("memory_vs_length",
                                                REPO / "benchmarks" / "memory_vs_length.py")
@@ -25,7 +25,7 @@ def _lowered(level1_frames):
   level2.model.input.frames = level1_frames
   config_lib.check_levels([level1, level2])
   mesh = runtime.make_mesh(jax.devices()[:1])
-  train_step, (state, batch, lower) = benchmark.training_program(level2, [level1], mesh,
+  train_step, (state, batch, lower) = programs.training_program(level2, [level1], mesh,
                                                                  abstract=True)
   return (train_step.lower(state, batch, lower).as_text(),
           train_step.inputs.lower(lower, state.step).as_text())

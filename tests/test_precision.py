@@ -8,7 +8,7 @@ from flax import nnx
 
 from conftest import CONFIG_DIR
 from hvg_jax import config_lib, runtime
-from hvg_jax.benchmark import synthetic_batch
+from hvg_jax.programs import synthetic_batch
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
 

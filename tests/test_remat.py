@@ -6,7 +6,7 @@ from flax import nnx
 
 from conftest import CONFIG_DIR
 from hvg_jax import config_lib, runtime
-from hvg_jax.benchmark import random_levels, synthetic_batch
+from hvg_jax.programs import random_levels, synthetic_batch
 from hvg_jax.chain import generate as gen
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib

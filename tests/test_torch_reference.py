@@ -20,7 +20,7 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
-from hvg_jax import benchmark, config_lib, models, runtime
+from hvg_jax import config_lib, models, programs, runtime
 from hvg_jax.chain import generate as gen
 from hvg_jax.layers import FrameBatchNorm, sampling_view, training_view
 from hvg_jax.models import select_frames
@@ -182,7 +182,7 @@ def test_one_training_iteration_equals_hvg_jax():
   level1, level2 = _chain("runlocal")
   mesh = runtime.make_mesh(jax.devices()[:1])
   # Frozen level 1 with standing statistics from one pass (random ones saturate tanh).
-  (lv1,) = benchmark.random_levels([level1])
+  (lv1,) = programs.random_levels([level1])
   length = lv1.stats_frames
   z1 = jax.random.normal(jax.random.key(5), (8, level1.model.g.z_dim))
   lv1.stats = gen.batch_statistics(lv1, lv1.params, length, z1, None,
@@ -197,7 +197,7 @@ def test_one_training_iteration_equals_hvg_jax():
   tr.load_from_flax(t1, nnx.merge(lv1.graphdef, lv1.params, lv1.stats))
   t1_before = {k: v.clone() for k, v in t1.state_dict().items()}
 
-  batch = benchmark.synthetic_batch(level2, mesh)
+  batch = programs.synthetic_batch(level2, mesh)
   train_step = step_lib.make_train_step(level2, graphdef, mesh, lower_levels)
   draws = _jax_draws(level2, lower_levels, 0, level2.train.batch_size)
   new_state, metrics = train_step(state, batch, lower_levels.arrays)
@@ -304,7 +304,7 @@ def test_the_benchmark_script_rejects_a_level_alone():
 def test_lower_level_windows_of_a_three_level_chain_equal_hvg_jax():
   """Level 3's input: level 2 run on per-sample chunks of level 1's whole video with
   per-sample slices of its standing statistics (chain/generate.py's windows)."""
-  levels = benchmark.random_levels(config_lib.chain_levels(
+  levels = programs.random_levels(config_lib.chain_levels(
       config_lib.load_config(CONFIG_DIR / "ssw_bdd_chain.py", "runlocal"))[:2])
   rng = np.random.default_rng(0)
   torch_levels = []

@@ -1,0 +1,357 @@
+"""Will it fit? A level's training (and a chain's sampling) sized for a Cloud TPU slice by
+the real TPU compiler, on a machine without TPUs.
+
+The programs training runs (an upsampling level's lower-levels program, then the update)
+are compiled on shapes alone over a mesh of the slice's compile-only devices, the
+config's global batch split over its chips. What the compiler answers, per chip: XLA's
+memory analysis (arguments, outputs, temporaries) against the chip's HBM, FLOPs, and its
+cost model's time for each program (``optimal_seconds``). Every time and utilisation here
+is the compiler's estimate, never a measurement. A program that does not fit does not
+compile: the compiler's RESOURCE_EXHAUSTED message gives the memory it needed.
+
+A data-parallel program's per-chip figures depend on the per-chip batch, not on the number
+of chips (parameters are replicated, the batch split): a one-host slice sizes any slice of
+its generation at the same per-chip batch (``sizing_slice``).
+"""
+
+import copy
+import dataclasses
+import functools
+import math
+import re
+import time
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+from hvg_jax import config_lib, programs, runtime, tpu_slices
+from hvg_jax.chain import generate as gen
+from hvg_jax.chain.sampler import level_lengths
+from hvg_jax.config_lib import ConfigError
+
+GiB = 2 ** 30
+
+
+def _cost(compiled) -> dict:
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else {}
+  cost = cost or {}
+  return {"flops": float(cost.get("flops", math.nan)),
+          "bytes_accessed": float(cost.get("bytes accessed", math.nan)),
+          "estimated_s": float(cost.get("optimal_seconds", math.nan))}
+
+
+_NUMBER = r"([0-9.]+)\s*([KMGT]?)i?B?"
+_UNITS = {"": 1, "K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
+
+
+def _bytes(value: str, unit: str) -> int:
+  return int(float(value) * _UNITS[unit])
+
+
+def out_of_memory(error: Exception) -> dict | None:
+  """The memory a program needed and the HBM there was, from the TPU compiler's
+  RESOURCE_EXHAUSTED message (None for any other error)."""
+  text = str(error)
+  if "RESOURCE_EXHAUSTED" not in text:
+    return None
+  first = text.strip().splitlines()[0]
+  needed = re.search(r"required[^(]*\(" + _NUMBER + r"\)", text) or re.search(
+      r"[Uu]sed " + _NUMBER, text)
+  available = re.search(r"available HBM\s*\(" + _NUMBER + r"\)", text) or re.search(
+      r"of " + _NUMBER + r" hbm", text)
+  return {"message": first[:500],
+          "needed": _bytes(*needed.groups()) if needed else None,
+          "available": _bytes(*available.groups()) if available else None}
+
+
+def sizing_slice(tpu_slice: tpu_slices.Slice) -> tpu_slices.Slice:
+  """The one-host slice of the same generation whose per-chip figures equal ``tpu_slice``'s
+  at the same per-chip batch (itself when it is one host)."""
+  if tpu_slice.hosts == 1:
+    return tpu_slice
+  chip = tpu_slice.chip
+  return tpu_slices.with_chips(chip.generation, chip.single_host_max)
+
+
+@dataclasses.dataclass
+class Sizing:
+  """What compiling one level's training iteration on a slice told."""
+  config: str
+  level: int
+  dtype: str
+  remat: bool
+  slice: str  # the slice compiled for
+  chips: int
+  hosts: int
+  batch_per_chip: int
+  d_steps: int
+  num_steps: int
+  hbm_bytes: int
+  peak_flops: float
+  compile_s: float
+  fits: bool
+  programs: list = dataclasses.field(default_factory=list)  # memory and cost of each
+  needed_bytes: int | None = None  # when it does not fit: what the compiler needed
+  error: str = ""
+  # The compiled update's real batch as the compiler split it: one chip's shard shape, and
+  # the chips and hosts holding shards.
+  batch_shard_shape: tuple = ()
+  batch_chips: int = 0
+  batch_hosts: int = 0
+
+  @property
+  def memory(self) -> dict:
+    """Per chip: the program that needs the most (they run one after the other)."""
+    return max((p["memory"] for p in self.programs), key=lambda m: m["total"], default={})
+
+  @property
+  def memory_bytes(self) -> int | None:
+    return self.memory.get("total") if self.fits else self.needed_bytes
+
+  @property
+  def flops(self) -> float:
+    return sum(p["cost"]["flops"] for p in self.programs)
+
+  @property
+  def estimated_s(self) -> float:
+    return sum(p["cost"]["estimated_s"] for p in self.programs)
+
+  @property
+  def utilisation(self) -> float:
+    return self.flops / self.estimated_s / self.peak_flops
+
+  def run_estimate(self, chips: int | None = None) -> dict:
+    """Estimated days and chip-hours of ``num_steps`` iterations on ``chips`` chips (default:
+    the slice's) at this per-chip batch (the compiler's time per iteration)."""
+    chips = chips or self.chips
+    seconds = self.num_steps * self.estimated_s
+    return {"days": seconds / 86400, "chip_hours": seconds * chips / 3600}
+
+  def as_dict(self) -> dict:
+    out = dataclasses.asdict(self)
+    out.update(memory=self.memory, flops=self.flops, estimated_s=self.estimated_s)
+    if self.fits:
+      out.update(utilisation=self.utilisation, **self.run_estimate())
+    return out
+
+
+def _level_config(config, tpu_slice, batch_per_chip, dtype, remat):
+  config = copy.deepcopy(config)
+  if batch_per_chip is not None:
+    config.train.batch_size = batch_per_chip * tpu_slice.chips
+  elif config.train.batch_size % tpu_slice.chips:
+    raise ConfigError(
+        f"{config.name}: config.train.batch_size={config.train.batch_size} does not split "
+        f"over the {tpu_slice.chips} chips of {tpu_slice.name}: give --batch_per_device or "
+        "a batch that is a multiple of the chips")
+  if dtype is not None:
+    config.model.dtype = dtype
+  if remat is not None:
+    config.model.remat = remat
+  config_lib.validate(config)
+  return config
+
+
+def size_training(configs: list, level: int, tpu_slice: tpu_slices.Slice, *,
+                  batch_per_chip: int | None = None, dtype: str | None = None,
+                  remat: bool | None = None) -> Sizing:
+  """Compiles level ``level``'s training iteration (``configs``: the chain's levels, level
+  1 first; the lower ones random and frozen at their whole lengths) for ``tpu_slice``."""
+  configs = [copy.deepcopy(c) for c in configs]
+  if dtype is not None:
+    for c in configs:
+      c.model.dtype = dtype
+  config = _level_config(configs[level - 1], tpu_slice, batch_per_chip, dtype, remat)
+  mesh = runtime.make_mesh(tpu_slices.devices(tpu_slice.name))
+  out = Sizing(config=config.name, level=config.level, dtype=config.model.dtype,
+               remat=bool(config.model.remat), slice=tpu_slice.name, chips=tpu_slice.chips,
+               hosts=tpu_slice.hosts, batch_per_chip=config.train.batch_size // tpu_slice.chips,
+               d_steps=config.train.d_steps, num_steps=config.train.num_steps,
+               hbm_bytes=tpu_slice.hbm_bytes, peak_flops=tpu_slice.chip.peak_bf16,
+               compile_s=math.nan, fits=False)
+  logging.info("Compiling %s (level %d, %s%s) for %s at %d per chip...", out.config,
+               out.level, out.dtype, ", remat" if out.remat else "", out.slice,
+               out.batch_per_chip)
+  start = time.perf_counter()
+  try:
+    compiled, _, _ = programs.compile_training(config, configs[:level - 1], mesh,
+                                               abstract=True)
+  except jax.errors.JaxRuntimeError as e:
+    oom = out_of_memory(e)
+    if oom is None:
+      raise
+    out.compile_s = time.perf_counter() - start
+    out.needed_bytes, out.error = oom["needed"], oom["message"]
+    if oom["available"]:
+      out.hbm_bytes = oom["available"]
+    return out
+  out.compile_s = time.perf_counter() - start
+  video = compiled.update.input_shardings[0][1]["video"]
+  shape = (config.train.d_steps, config.train.batch_size) + tuple(
+      programs.synthetic_batch(config, mesh, abstract=True)["video"].shape[2:])
+  out.batch_shard_shape = tuple(video.shard_shape(shape))
+  out.batch_chips = len(video.device_set)
+  out.batch_hosts = len({d.process_index for d in video.device_set})
+  out.programs = [{"memory": programs.memory(p), "cost": _cost(p)} for p in compiled.programs]
+  out.fits = out.memory["total"] <= out.hbm_bytes
+  if not out.fits:
+    out.needed_bytes = out.memory["total"]
+  return out
+
+
+def largest_fitting_batch(configs, level, tpu_slice, first: Sizing, *, dtype=None,
+                          remat=None, log=print) -> Sizing | None:
+  """The largest power-of-two per-chip batch below ``first``'s (which did not fit) that
+  fits, found by compiling: memory is close to affine in the batch, so a compile at 1 per
+  chip and ``first`` give the line, and the candidate it predicts is verified (halved until
+  one compiles within the HBM). None when not even one video per chip fits."""
+  one = first if first.batch_per_chip == 1 else size_training(
+      configs, level, tpu_slice, batch_per_chip=1, dtype=dtype, remat=remat)
+  log(f"  1 per chip: {_verdict(one)}")
+  if not one.fits:
+    return None
+  b0 = first.batch_per_chip
+  if first.memory_bytes and b0 > 1:
+    per_video = (first.memory_bytes - one.memory_bytes) / (b0 - 1)
+    predicted = 1 + int((one.hbm_bytes - one.memory_bytes) / max(per_video, 1))
+  else:
+    predicted = b0 // 2
+  candidate = 2 ** int(math.log2(max(1, min(predicted, b0 - 1))))
+  best = one
+  while candidate > 1:
+    trial = size_training(configs, level, tpu_slice, batch_per_chip=candidate, dtype=dtype,
+                          remat=remat)
+    log(f"  {candidate} per chip: {_verdict(trial)}")
+    if trial.fits:
+      best = trial
+      break
+    candidate //= 2
+  return best
+
+
+def _gib(n) -> str:
+  if n is None:
+    return "n/a"
+  return f"{n / GiB:.2f} GiB" if n >= GiB / 10 else f"{n / 2 ** 20:.1f} MiB"
+
+
+def _verdict(s: Sizing) -> str:
+  if s.fits:
+    return f"fits, {_gib(s.memory_bytes)} of {_gib(s.hbm_bytes)}"
+  if s.needed_bytes is None:
+    return f"does not fit ({s.error})"
+  return f"needs {_gib(s.needed_bytes - s.hbm_bytes)} more ({_gib(s.needed_bytes)} of {_gib(s.hbm_bytes)})"
+
+
+def report(s: Sizing, target: tpu_slices.Slice | None = None) -> str:
+  """The figures of ``s`` for a person; ``target``: the slice asked for when ``s`` was
+  compiled on a smaller one of the same per-chip batch."""
+  target = target or tpu_slices.parse(s.slice)
+  global_batch = s.batch_per_chip * target.chips
+  rows = [
+      ("config", f"{s.config} (level {s.level}), {s.dtype}"
+       f"{', remat' if s.remat else ''}"),
+      ("slice", f"{target.name} ({target.topology}): {target.chips} chips, "
+       f"{target.hosts} host{'s' if target.hosts > 1 else ''}"
+       + ("" if target.name == s.slice else f"; per-chip figures compiled on {s.slice}")),
+      ("batch", f"{global_batch} global, {s.batch_per_chip} per chip (x {s.d_steps} D steps)"),
+      ("compile", f"{s.compile_s:.0f} s on this machine"),
+  ]
+  m = s.memory
+  if s.fits:
+    rows += [("memory per chip", f"{_gib(m['total'])} of {_gib(s.hbm_bytes)} HBM "
+              f"(arguments {_gib(m['argument'])}, outputs {_gib(m['output'])}, "
+              f"temporaries {_gib(m['temp'])}, donated {_gib(m['alias'])})")]
+    if len(s.programs) > 1:
+      rows += [("  by program", ", ".join(
+          f"{name} {_gib(p['memory']['total'])}, {p['cost']['estimated_s']:.3g} s"
+          for name, p in zip(("lower levels", "update"), s.programs)))]
+    run = s.run_estimate(target.chips)
+    rows += [
+        ("FLOPs per iteration per chip", f"{s.flops:.4g}"),
+        ("time per iteration", f"{s.estimated_s:.3g} s (the compiler's estimate)"),
+        ("utilisation", f"{100 * s.utilisation:.1f}% of {s.peak_flops / 1e12:.0f} TFLOP/s "
+         "bf16 peak (the compiler's estimate)"),
+        ("videos per second", f"{global_batch / s.estimated_s:.4g} on the slice "
+         "(estimate)"),
+        (f"{s.num_steps} steps", f"{run['days']:.2f} days, {run['chip_hours']:.4g} "
+         "chip-hours (estimate)"),
+    ]
+  rows.append(("verdict", (f"fits with {_gib(s.hbm_bytes - m['total'])} to spare" if s.fits
+                           else _verdict(s))))
+  width = max(len(k) for k, _ in rows)
+  return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def size_sampling(configs: list, tpu_slice: tpu_slices.Slice, *, batch_per_chip: int = 1,
+                  dtype: str | None = None) -> list[dict]:
+  """Each level's sampling program of a chain (``configs``, level 1 first) at the chain's
+  whole video length, in one piece, ``batch_per_chip`` videos on each chip of
+  ``tpu_slice``: per chip memory and the compiler's time estimate, level by level (the
+  sampler runs them one after the other; longer videos than fit go in chunks)."""
+  configs = [copy.deepcopy(c) for c in configs]
+  for c in configs:
+    if dtype is not None:
+      c.model.dtype = dtype
+  mesh = runtime.make_mesh(tpu_slices.devices(tpu_slice.name))
+  levels = programs.abstract_levels(configs, runtime.replicated(mesh))
+  batch = batch_per_chip * tpu_slice.chips
+  split = runtime.per_example(mesh)
+  place = lambda shape, dt: jax.ShapeDtypeStruct(shape, dt, sharding=split)  # noqa: E731
+  out = []
+  for lv, length in zip(levels, level_lengths(levels)):
+    shapes = lv.shapes
+    z = place((batch, lv.config.model.g.z_dim), jnp.float32)
+    labels = place((batch,), jnp.int32) if shapes.num_classes else None
+    start = time.perf_counter()
+    try:
+      if shapes.upsampling:
+        r = shapes.input_resolution
+        low = place((batch, length // shapes.time_factor, r, r, 3), jnp.float32)
+        lowered = jax.jit(functools.partial(gen.generate, lv)).lower(
+            lv.params, lv.stats, z, low, labels)
+      else:
+        state = jax.eval_shape(lambda z, labels, lv=lv: gen.level1_start(lv, z, labels),
+                               z, labels)
+        state = [place(s.shape, s.dtype) for s in state]
+        lowered = jax.jit(functools.partial(gen.continue_level1, lv)).lower(
+            lv.params, lv.stats, z, labels, state)
+      compiled = lowered.compile()
+    except jax.errors.JaxRuntimeError as e:
+      oom = out_of_memory(e)
+      if oom is None:
+        raise
+      out.append({"level": lv.config.level, "config": lv.config.name, "frames": length,
+                  "batch_per_chip": batch_per_chip, "fits": False,
+                  "needed_bytes": oom["needed"], "hbm_bytes": oom["available"]
+                  or tpu_slice.hbm_bytes, "compile_s": time.perf_counter() - start})
+      continue
+    memory, cost = programs.memory(compiled), _cost(compiled)
+    out.append({"level": lv.config.level, "config": lv.config.name, "frames": length,
+                "resolution": shapes.resolution, "batch_per_chip": batch_per_chip,
+                "memory": memory, **cost, "hbm_bytes": tpu_slice.hbm_bytes,
+                "fits": memory["total"] <= tpu_slice.hbm_bytes,
+                "compile_s": time.perf_counter() - start})
+  return out
+
+
+def sampling_report(rows: list[dict], tpu_slice: tpu_slices.Slice) -> str:
+  lines = [f"Sampling the whole chain on {tpu_slice.name}, each level in one piece "
+           "(the compiler's figures per chip; times are its estimates):"]
+  for r in rows:
+    head = (f"  level {r['level']} ({r['config']}), {r['frames']} frames, "
+            f"{r['batch_per_chip']} video(s) per chip: ")
+    if r["fits"]:
+      lines.append(head + f"{_gib(r['memory']['total'])} of {_gib(r['hbm_bytes'])}, "
+                   f"{r['estimated_s']:.3g} s (estimate)")
+    else:
+      lines.append(head + f"needs {_gib(r['needed_bytes'])} of {_gib(r['hbm_bytes'])}: "
+                   "sampling runs it in chunks (hvg_jax.sample)")
+  if all(r["fits"] for r in rows):
+    total = sum(r["estimated_s"] for r in rows)
+    lines.append(f"  whole chain: {total:.3g} s per {rows[0]['batch_per_chip']} video(s) "
+                 "per chip (estimate)")
+  return "\n".join(lines)

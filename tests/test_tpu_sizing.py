@@ -1,0 +1,119 @@
+"""Sizing for Cloud TPU slices: accelerator types, the TPU compiler's figures of a tiny level
+compiled for a two-host slice, its out-of-memory message read, and one line without libtpu."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PYTHON, REPO, subprocess_env
+from hvg_jax import config_lib, sizing, tpu_slices
+
+needs_libtpu = pytest.mark.skipif(not tpu_slices.libtpu_available(),
+                                  reason="libtpu (the TPU compiler) is not installed")
+
+
+@pytest.mark.parametrize("name, chips, shape, hosts, topology", [
+    ("v5p-8", 4, (2, 2, 1), 1, "v5p:2x2x1"),
+    ("v5p-16", 8, (2, 2, 2), 2, "v5p:2x2x2"),
+    ("v5p-32", 16, (2, 2, 4), 4, "v5p:2x2x4"),
+    ("v5p-64", 32, (2, 4, 4), 8, "v5p:2x4x4"),
+    ("v5p-128", 64, (4, 4, 4), 16, "v5p:4x4x4"),
+    ("v5p-1024", 512, (8, 8, 8), 128, "v5p:8x8x8"),
+    ("v4-8", 4, (2, 2, 1), 1, "v4:2x2x1"),
+    ("v4-256", 128, (4, 4, 8), 32, "v4:4x4x8"),
+    ("v6e-1", 1, (1, 1), 1, "v6e:1x1"),
+    ("v6e-8", 8, (2, 4), 1, "v6e:2x4"),
+    ("v6e-16", 16, (4, 4), 4, "v6e:4x4"),
+    ("v6e-256", 256, (16, 16), 64, "v6e:16x16"),
+    ("v5litepod-32", 32, (4, 8), 8, "v5e:4x8"),
+    ("v5e-4", 4, (2, 2), 1, "v5e:2x2"),
+])
+def test_accelerator_types_as_cloud_tpu_names_them(name, chips, shape, hosts, topology):
+  s = tpu_slices.parse(name)
+  assert (s.chips, s.shape, s.hosts, s.topology) == (chips, shape, hosts, topology)
+
+
+@pytest.mark.parametrize("name, says", [
+    ("v5p-6", "v5p slices come in sizes 8, 16, 32"),
+    ("v5p-4", "two per chip"),
+    ("v6e-2", "v6e slices come in sizes 1, 4, 8"),
+    ("tpu-v5p-8", "not a Cloud TPU accelerator type"),
+    ("v7-8", "not a Cloud TPU accelerator type"),
+])
+def test_a_wrong_accelerator_type_is_one_clear_error(name, says):
+  with pytest.raises(config_lib.ConfigError, match=says):
+    tpu_slices.parse(name)
+
+
+def test_the_compilers_out_of_memory_message_gives_what_was_needed():
+  message = ("RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for "
+             "HLO temporaries (128.00G) exceeds available HBM (95.74G).")
+  oom = sizing.out_of_memory(RuntimeError(message))
+  assert oom["needed"] == 128 * 2 ** 30 and oom["available"] == int(95.74 * 2 ** 30)
+  assert sizing.out_of_memory(RuntimeError("INVALID_ARGUMENT: something else")) is None
+
+
+@needs_libtpu
+def test_a_program_that_does_not_fit_is_read_from_the_real_compiler():
+  """A program over a v5e chip's HBM fails to compile; the message gives both figures."""
+  code = """
+import jax, jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
+from hvg_jax import runtime, sizing, tpu_slices
+mesh = runtime.make_mesh(tpu_slices.devices("v5litepod-4"))
+x = jax.ShapeDtypeStruct((4, 2 ** 16, 2 ** 16), jnp.float32, sharding=NamedSharding(mesh, P("data")))
+try:
+  jax.jit(lambda a: a * 2).lower(x).compile()
+except jax.errors.JaxRuntimeError as e:
+  oom = sizing.out_of_memory(e)
+  print(oom["needed"], oom["available"])
+"""
+  out = subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       env=subprocess_env(), timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  needed, available = map(int, out.stdout.split())
+  assert available == int(15.75 * 2 ** 30)  # v5e: 16 GB, 15.75 GiB for programs
+  assert needed >= 32 * 2 ** 30  # its 16 GiB argument and 16 GiB output, per chip
+
+
+@needs_libtpu
+def test_a_tiny_level_compiles_for_a_two_host_tpu_slice(tmp_path):
+  """The real TPU compiler, v5p-16 (8 chips over 2 hosts): the batch split over every chip
+  of both hosts, the memory and cost analyses read, the report and the verdict printed."""
+  out = subprocess.run(
+      [PYTHON, "-m", "hvg_jax.benchmark", "--config=configs/demo_level1.py:runlocal",
+       "--config.train.d_steps=1", "--topology=v5p-16", "--batch_per_device=1",
+       f"--output={tmp_path / 'sizing.json'}"],
+      cwd=REPO, capture_output=True, text=True, env=subprocess_env(), timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.loads((tmp_path / "sizing.json").read_text())
+  s = result["sizing"]
+  assert (s["slice"], s["chips"], s["hosts"], s["batch_per_chip"]) == ("v5p-16", 8, 2, 1)
+  # The compiled update's batch: (d_steps, 1 video, frames, H, W, 3) on each of 8 chips
+  # belonging to 2 hosts.
+  assert s["batch_shard_shape"][:2] == [1, 1]
+  assert (s["batch_chips"], s["batch_hosts"]) == (8, 2)
+  m = s["memory"]
+  assert m["argument"] > 0 and m["temp"] > 0 and m["total"] <= s["hbm_bytes"]
+  assert s["fits"] and s["flops"] > 1e6 and 0 < s["estimated_s"] < 1
+  assert 0 < s["utilisation"] < 1 and s["days"] > 0 and s["chip_hours"] > 0
+  for row in ("memory per chip", "the compiler's estimate", "verdict", "fits with"):
+    assert row in out.stdout
+
+
+def test_without_libtpu_the_command_says_which_extra_installs_it(monkeypatch):
+  # The command as run where libtpu is not installed (importing it fails).
+  code = ("import runpy, sys; sys.modules['libtpu'] = None; sys.argv = ['benchmark', "
+          "'--config=configs/demo_level1.py:runlocal', '--topology=v5p-8']; "
+          "runpy.run_module('hvg_jax.benchmark', run_name='__main__')")
+  out = subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       env=subprocess_env(), timeout=300)
+  assert out.returncode == 1
+  assert out.stderr.strip().splitlines() == [
+      "error: --topology needs libtpu, the TPU compiler: pip install -e '.[tpu]' (it "
+      "installs the libtpu matching the installed jax)"]
+  monkeypatch.setitem(sys.modules, "libtpu", None)
+  with pytest.raises(config_lib.ConfigError, match=r"pip install -e '\.\[tpu\]'"):
+    tpu_slices.devices.__wrapped__("v5p-8")
