@@ -222,6 +222,15 @@ def main():
       figure_configs(t, args.batch_per_device, args.dtype)  # bad lengths fail before compiles
   except ValueError as e:
     parser.error(f"--lengths: {e}")
+  if args.topology:
+    if args.run:
+      parser.error("--run with --topology: compile-only TPU devices cannot run a program")
+    from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
+    try:
+      tpu_slices.parse(args.topology)
+      tpu_slices.require_libtpu()
+    except config_lib.ConfigError as e:
+      parser.error(str(e))
   work = [(m, t) for t in lengths for m in models]
   points = []
   with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:

@@ -10,7 +10,7 @@ generation's one-host slice at that per-chip batch (a data-parallel program's pe
 figures depend on the per-chip batch, not on the number of chips; README "Will it fit?"
 shows both on one configuration). Each compile runs in its own process (the compiler's host
 memory is returned) and writes one JSON file under --results; files already there are
-reused, so an interrupted run continues where it stopped. Paper-size compiles take 10-30
+reused, so an interrupted run continues where it stopped. Paper-size compiles take 20-40
 minutes each on 2 cores: run it in the background.
 
 Candidates: from --start (per configuration, a guess), doubled while it fits, halved
@@ -49,6 +49,18 @@ PAPER = [
     ("SSW-GAN stage 1 (BDD100K)", ["ssw_bdd_level1"], 16),
     ("SSW-GAN stage 2 (BDD100K)", ["ssw_bdd_level1", "ssw_bdd_level2"], 16),
 ]
+# The input pipeline's measured rate, clips per second per host CPU core, at each stored
+# size: benchmarks/data_pipeline.py (BENCHMARKS.md "Input pipeline"; 2 reader threads on 2
+# cores, 2026-11-22, halved) for 12-frame runs read from 48-frame stored clips; a clip's
+# cost is taken as its stored frames (at least 48), at the nearest size at or above it.
+PIPELINE_CLIPS_PER_CORE = {64: 117.9 / 2, 128: 102.9 / 2, 256: 51.0 / 2}
+
+
+def host_cores(resolution: int, frames: int, clips_per_s: float) -> float:
+  size = min(r for r in PIPELINE_CLIPS_PER_CORE if r >= resolution)
+  return clips_per_s / (PIPELINE_CLIPS_PER_CORE[size] * 48 / max(48, frames))
+
+
 # 4-chip one-host slices of each generation (per-chip figures equal a larger slice's).
 ONE_HOST = {"v5p": "v5p-8", "v4": "v4-8", "v6e": "v6e-4", "v5litepod": "v5litepod-4"}
 
@@ -102,10 +114,8 @@ def search(configs, start, generation, dtype, remat, results,
   b = start
   while 1 <= b <= top:
     r = tried[b] = sized(configs, generation, b, dtype, remat, results)
-    print(f"  {configs[-1]} {b} per chip: "
-          f"{'fits' if r['fits'] else 'does not fit'}, "
-          f"{(r['memory']['total'] if r['fits'] else r['needed_bytes'] or 0) / 2**30:.1f} GiB",
-          flush=True)
+    print(f"  {configs[-1]} {b} per chip: {'fits' if r['fits'] else 'does not fit'}, "
+          f"{(r['memory_bytes'] or 0) / 2**30:.1f} GiB", flush=True)
     if r["fits"]:
       if 2 * b > top or (2 * b in tried and not tried[2 * b]["fits"]):
         break
@@ -135,8 +145,7 @@ def run(args):
 def affine_prediction(found: dict, hbm: float, top: int) -> int | None:
   """The largest power-of-two per-chip batch within ``hbm`` by the line through the
   compiled points' memory (at least two batches), or None."""
-  points = sorted((b, r["memory"]["total"] if r["fits"] else r["needed_bytes"])
-                  for b, r in found.items() if r["fits"] or r["needed_bytes"])
+  points = sorted((b, r["memory_bytes"]) for b, r in found.items() if r["memory_bytes"])
   if len(points) < 2:
     return None
   (b0, m0), (b1, m1) = points[0], points[-1]
@@ -152,14 +161,16 @@ def table(args):
   """The Markdown table from --results: each configuration at the largest per-chip batch
   compiled that fits, the slice that gives the global batch of 512 at it, and whether a
   smaller slice would hold it (the next batch up compiled, or predicted)."""
-  from hvg_jax import tpu_slices  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
   results = pathlib.Path(args.results)
   top = GLOBAL_BATCH // 4
   rows = ["| configuration | precision | per-chip batch | slice for batch 512 (chips) | "
           "per-chip memory (of HBM) | s / iteration (estimate) | utilisation (estimate) | "
-          "steps | days (estimate) | chip-hours (estimate) | a smaller slice? |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "steps | days (estimate) | chip-hours (estimate) | a smaller slice? | "
+          "clips/s per host to feed (estimate) | host cores for it |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for label, configs, _ in PAPER:
+    data = config_lib.load_config(REPO / "configs" / f"{configs[-1]}.py").data
     for generation in ("v5p", "v6e", "v4", "v5litepod"):
       for dtype in ("bfloat16", "float32"):
         for remat in (False, True):
@@ -174,9 +185,10 @@ def table(args):
           precision = f"{dtype}{', remat' if remat else ''}, {generation}"
           if not fitting:
             b = min(found)
+            need = found[b]["memory_bytes"]
             rows.append(f"| {label} | {precision} | {b}: does not fit | – | needs "
-                        f"{found[b]['needed_bytes'] / 2**30:.1f} of "
-                        f"{found[b]['hbm_bytes'] / 2**30:.1f} GiB | | | | | | |")
+                        f"{'?' if need is None else f'{need / 2**30:.1f}'} of "
+                        f"{found[b]['hbm_bytes'] / 2**30:.1f} GiB | | | | | | | | |")
             continue
           b = max(fitting)
           r = found[b]
@@ -186,7 +198,7 @@ def table(args):
           if 2 * b > top:
             smaller = "no: the whole batch on one host"
           elif up is not None:
-            smaller = (f"no: {2 * b} per chip needs {(up['needed_bytes'] or 0) / 2**30:.1f} "
+            smaller = (f"no: {2 * b} per chip needs {(up['memory_bytes'] or 0) / 2**30:.1f} "
                        "GiB (compiled)")
           else:
             predicted = affine_prediction(found, r["hbm_bytes"], top)
@@ -196,11 +208,15 @@ def table(args):
                        "(line through the compiled points; not compiled)")
           seconds = r["estimated_s"]
           days = r["num_steps"] * seconds / 86400
+          target = tpu_slices.with_chips(generation, chips)
+          clips = GLOBAL_BATCH * r["d_steps"] / target.hosts / seconds  # a batch per D step
+          cores = host_cores(data.resolution, data.frames, clips)
           rows.append(
               f"| {label} | {precision} | {b} | {name} ({chips}) | "
-              f"{r['memory']['total'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
-              f"{seconds:.3f} | {100 * r['utilisation']:.0f}% | {r['num_steps']:,} | "
-              f"{days:.1f} | {days * 24 * chips:,.0f} | {smaller} |")
+              f"{r['memory_bytes'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
+              f"{seconds:.3f} | {100 * r['estimated_utilisation']:.0f}% | "
+              f"{r['num_steps']:,} | {days:.1f} | {days * 24 * chips:,.0f} | {smaller} | "
+              f"{clips:,.0f} | {cores:.1f} of {target.chip.host_vcpus} vCPUs (4-chip host) |")
   print("\n".join(rows))
 
 

@@ -10,35 +10,48 @@ import os
 os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 
 
-def _no_accelerator_visible() -> bool:
-  """No TPU chip on the PCI bus (Google's vendor id, as JAX's own check), no NVIDIA or AMD
-  GPU device file."""
+def tpu_chips_visible() -> bool:
+  """A TPU chip on the PCI bus (Google's vendor id: JAX's own check)."""
   import glob  # pylint: disable=import-outside-toplevel
   for vendor in glob.glob("/sys/bus/pci/devices/*/vendor"):
     try:
       with open(vendor, encoding="ascii") as f:
         if f.read().strip() == "0x1ae0":
-          return False
+          return True
     except OSError:
       continue
-  return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
+  return False
 
 
-def _keep_libtpu_off_machines_without_accelerators():
+def _platforms_without_tpu() -> str:
+  """JAX_PLATFORMS for this machine without its TPU backend: the GPUs' where a GPU and
+  JAX's plugin for it are both there, and the CPU."""
+  import glob  # pylint: disable=import-outside-toplevel
+  import pkgutil  # pylint: disable=import-outside-toplevel
+  plugins = {m.name for m in pkgutil.iter_modules() if m.name.startswith("jax_")}
+  if glob.glob("/dev/nvidia[0-9]*") and any(p.startswith("jax_cuda") for p in plugins):
+    return "cuda,cpu"
+  if os.path.exists("/dev/kfd") and any(p.startswith("jax_rocm") for p in plugins):
+    return "rocm,cpu"
+  return "cpu"
+
+
+def _keep_libtpu_off_machines_without_tpus():
   """libtpu (the ``tpu`` extra: TPU VMs, and sizing for TPU slices anywhere) makes JAX start
-  its TPU backend on every machine: without TPUs that prints libtpu's errors about missing
-  TPU hosts on every command (and takes seconds). Where no accelerator is visible JAX is
-  told to use the CPU; compiling for a TPU topology works without the TPU backend.
+  its TPU backend on every machine: without TPU chips that prints libtpu's errors about
+  missing TPU hosts on every command and slows its start. There JAX is given the platforms
+  the machine has (the GPUs', the CPU); compiling for a TPU topology needs no TPU backend.
   JAX_PLATFORMS, where set, wins."""
   import importlib.util  # pylint: disable=import-outside-toplevel
   if "JAX_PLATFORMS" in os.environ or importlib.util.find_spec("libtpu") is None:
     return
-  if not _no_accelerator_visible():
+  if tpu_chips_visible():
     return
-  os.environ["JAX_PLATFORMS"] = "cpu"
+  platforms = _platforms_without_tpu()
+  os.environ["JAX_PLATFORMS"] = platforms
   import sys  # pylint: disable=import-outside-toplevel
   if "jax" in sys.modules:  # imported before us: its config still decides, until first use
-    sys.modules["jax"].config.update("jax_platforms", "cpu")
+    sys.modules["jax"].config.update("jax_platforms", platforms)
 
 
-_keep_libtpu_off_machines_without_accelerators()
+_keep_libtpu_off_machines_without_tpus()

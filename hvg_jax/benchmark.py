@@ -24,7 +24,6 @@ sampling throughput (videos per second at the top level's whole length). Weights
 random: speed does not depend on their values. Prints a table, writes JSON (--output).
 """
 
-import copy
 import json
 import statistics
 import sys
@@ -104,14 +103,10 @@ def measured_cpu_peak(dtype: str, n: int = 2048, repeats: int = 5) -> float:
   return 2 * n ** 3 / best
 
 
-def _with(config, batch_per_device, dtype):
-  config = copy.deepcopy(config)
-  if batch_per_device is not None:
-    config.train.batch_size = batch_per_device * jax.device_count()
-  if dtype is not None:
-    config.model.dtype = dtype
-  config_lib.validate(config)
-  return config
+def _with(config, batch_per_device, dtype, remat):
+  return programs.with_settings(
+      config, dtype=dtype, remat=remat,
+      batch_size=None if batch_per_device is None else batch_per_device * jax.device_count())
 
 
 def _timed(fn, steps: int, warmup: int) -> list[float]:
@@ -181,12 +176,6 @@ def benchmark_sampling(configs, *, batch: int, steps: int, warmup: int) -> dict:
           "videos_per_s": batch / statistics.median(times)}
 
 
-def _fmt_bytes(n) -> str:
-  if n is None:
-    return "n/a"
-  return f"{n / 2 ** 30:.2f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.1f} MiB"
-
-
 def format_table(result: dict) -> str:
   t = result["training"]
   rows = [
@@ -195,7 +184,7 @@ def format_table(result: dict) -> str:
       ("batch per device", f"{t['batch_per_device']} (x {t['d_steps']} D steps)"),
       ("compile", f"{t['compile_s']:.1f} s"),
       ("FLOPs per iteration per device", f"{t['flops_per_iteration_per_device']:.4g}"),
-      ("memory (XLA: args+out+temp)", _fmt_bytes(t["memory_bytes"].get("total"))),
+      ("memory (XLA: args+out+temp)", sizing.format_bytes(t["memory_bytes"].get("total"))),
   ]
   if "iteration_s" in t:
     rows[4:4] = [
@@ -207,7 +196,7 @@ def format_table(result: dict) -> str:
         ("peak", "n/a" if t["peak_tflops_per_device"] is None else
          f"{t['peak_tflops_per_device']:.4g} TFLOP/s ({t['peak_source']})"),
         ("MFU", "n/a" if t["mfu"] is None else f"{100 * t['mfu']:.1f}%"),
-        ("allocator peak", _fmt_bytes(t.get("allocator_peak_bytes"))),
+        ("allocator peak", sizing.format_bytes(t.get("allocator_peak_bytes"))),
     ]
   if "sampling" in result:
     s = result["sampling"]
@@ -220,45 +209,34 @@ def format_table(result: dict) -> str:
 def size_for_slice(configs, level: int, target: tpu_slices.Slice, chain: bool):
   """--topology: the level's training compiled for ``target``, the report, and the
   searches when it does not fit."""
-  if not tpu_slices.libtpu_available():
-    raise config_lib.ConfigError(
-        "--topology needs libtpu, the TPU compiler: pip install -e '.[tpu]' (it installs "
-        "the libtpu matching the installed jax)")
-  config = configs[level - 1]
-  batch = _BATCH.value
-  if batch is None:
-    if config.train.batch_size % target.chips:
-      raise config_lib.ConfigError(
-          f"config.train.batch_size={config.train.batch_size} does not split over the "
-          f"{target.chips} chips of {target.name}: give --batch_per_device, or "
-          f"--config.train.batch_size=<a multiple of {target.chips}>")
-    batch = config.train.batch_size // target.chips
-  on = target
+  tpu_slices.require_libtpu()
+  batch = _BATCH.value or sizing.split_batch(configs[level - 1], target)
   kwargs = dict(dtype=_DTYPE.value, remat=_REMAT.value)
-  first = sizing.size_training(configs, level, on, batch_per_chip=batch, **kwargs)
-  print(sizing.report(first, target), flush=True)
+  first = sizing.size_training(configs, level, target, batch_per_chip=batch, **kwargs)
+  print(sizing.report(first), flush=True)
   result = {"target": target.name, "sizing": first.as_dict()}
   if not first.fits and _SEARCH.value:
     print("Searching for the largest per-chip batch that fits (compiling):", flush=True)
-    best = sizing.largest_fitting_batch(configs, level, on, first, **kwargs)
+    best = sizing.largest_fitting_batch(configs, level, target, first, **kwargs)
     if best is None:
       print(f"Not even 1 video per chip fits a {target.chip.generation} chip.")
     else:
-      chips = first.batch_per_chip * target.chips / best.batch_per_chip
-      try:
-        holds = (f" ({tpu_slices.with_chips(target.chip.generation, int(chips)).name})"
-                 if chips.is_integer() else "")
-      except config_lib.ConfigError:  # no slice of that many chips
-        holds = ""
+      chips = batch * target.chips / best.batch_per_chip
+      try:  # the slice that holds the same global batch at this per-chip batch
+        holds = (tpu_slices.with_chips(target.chip.generation, int(chips))
+                 if chips.is_integer() else None)
+      except config_lib.ConfigError:
+        holds = None
       print(f"Largest per-chip batch that fits: {best.batch_per_chip}; the global batch of "
-            f"{first.batch_per_chip * target.chips} then needs {chips:g} chips{holds}:")
-      print(sizing.report(best))
+            f"{batch * target.chips} then needs {chips:g} chips"
+            f"{f' ({holds.name})' if holds else ''}:")
+      print(sizing.report(best, holds))
       result["largest_fitting"] = best.as_dict()
     if not first.remat:
       print("With model.remat (compiling):", flush=True)
-      with_remat = sizing.size_training(configs, level, on, batch_per_chip=batch,
+      with_remat = sizing.size_training(configs, level, target, batch_per_chip=batch,
                                         dtype=_DTYPE.value, remat=True)
-      print(sizing.report(with_remat, target))
+      print(sizing.report(with_remat))
       result["remat"] = with_remat.as_dict()
   if chain and _SAMPLING.value:
     print("Compiling each level's sampling program at the chain's whole length...",
@@ -292,7 +270,7 @@ def main(argv):
     if _TOPOLOGY.value:
       return size_for_slice(configs, level, tpu_slices.parse(_TOPOLOGY.value),
                             config_lib.is_chain(config))
-    configs = [_with(c, _BATCH.value, _DTYPE.value) for c in configs]
+    configs = [_with(c, _BATCH.value, _DTYPE.value, _REMAT.value) for c in configs]
     result = {"training": benchmark_training(configs[level - 1], configs[:level - 1],
                                              steps=_STEPS.value, warmup=_WARMUP.value,
                                              compile_only=_COMPILE_ONLY.value)}

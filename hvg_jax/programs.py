@@ -7,6 +7,7 @@ compile a program and read XLA's memory and cost analyses with nothing allocated
 compile-only TPU devices included).
 """
 
+import copy
 import time
 
 import jax
@@ -40,14 +41,9 @@ def abstract_levels(configs, sharding) -> list[level_lib.FrozenLevel]:
     graphdef, state = level_lib.abstract_generator(config, 1, sharding)
     levels.append(level_lib.frozen_level(config, graphdef, state, f"abstract {config.name}"))
   for level, length in zip(levels, level_lengths(levels)):
-    level.stats = _placed(jax.eval_shape(lambda s, n=length: gen.fresh_stats(s, n),
+    level.stats = runtime.abstract(jax.eval_shape(lambda s, n=length: gen.fresh_stats(s, n),
                                          level.stats), sharding)
   return levels
-
-
-def _placed(tree, sharding):
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                      tree)
 
 
 def synthetic_batch(config, mesh, abstract: bool = False):
@@ -59,7 +55,7 @@ def synthetic_batch(config, mesh, abstract: bool = False):
            shapes.resolution, 3)
   label = (t.d_steps, t.batch_size)
   if abstract:
-    return _placed({"video": jax.ShapeDtypeStruct(video, np.uint8),
+    return runtime.abstract({"video": jax.ShapeDtypeStruct(video, np.uint8),
                     "label": jax.ShapeDtypeStruct(label, np.int32)},
                    runtime.per_step_example(mesh))
   rng = np.random.default_rng(0)
@@ -79,11 +75,34 @@ def memory(compiled) -> dict:
   return out
 
 
+def cost(compiled) -> dict:
+  """XLA's cost analysis of a compiled program: FLOPs, bytes accessed and, on TPU, the
+  compiler's estimate of its time (``optimal_seconds``; NaN where the backend gives none)."""
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0] if analysis else {}
+  analysis = analysis or {}
+  return {"flops": float(analysis.get("flops", float("nan"))),
+          "bytes_accessed": float(analysis.get("bytes accessed", float("nan"))),
+          "estimated_s": float(analysis.get("optimal_seconds", float("nan")))}
+
+
 def flops(compiled) -> float:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else {}
-  return float((cost or {}).get("flops", float("nan")))
+  return cost(compiled)["flops"]
+
+
+def with_settings(config, *, batch_size=None, dtype=None, remat=None):
+  """A validated copy of ``config`` with the given global batch, compute dtype and
+  rematerialisation (None: the config's)."""
+  config = copy.deepcopy(config)
+  if batch_size is not None:
+    config.train.batch_size = batch_size
+  if dtype is not None:
+    config.model.dtype = dtype
+  if remat is not None:
+    config.model.remat = remat
+  config_lib.validate(config)
+  return config
 
 
 def training_program(config, lower_configs, mesh, *, abstract: bool = False):

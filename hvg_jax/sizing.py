@@ -9,12 +9,12 @@ cost model's time for each program (``optimal_seconds``). Every time and utilisa
 is the compiler's estimate, never a measurement. A program that does not fit does not
 compile: the compiler's RESOURCE_EXHAUSTED message gives the memory it needed.
 
-A data-parallel program's per-chip figures depend on the per-chip batch, not on the number
-of chips (parameters are replicated, the batch split): a one-host slice sizes any slice of
-its generation at the same per-chip batch (``sizing_slice``).
+A data-parallel program's per-chip memory and FLOPs depend on the per-chip batch, nearly
+not on the number of chips (parameters are replicated, the batch split; the demo's level 2
+on 4 and 8 chips: +2% memory, the same FLOPs); the gradient all-reduce's time does, and is
+in the estimate only for the slice compiled for.
 """
 
-import copy
 import dataclasses
 import functools
 import math
@@ -25,22 +25,12 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from hvg_jax import config_lib, programs, runtime, tpu_slices
+from hvg_jax import programs, runtime, tpu_slices
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import level_lengths
 from hvg_jax.config_lib import ConfigError
 
 GiB = 2 ** 30
-
-
-def _cost(compiled) -> dict:
-  cost = compiled.cost_analysis()
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else {}
-  cost = cost or {}
-  return {"flops": float(cost.get("flops", math.nan)),
-          "bytes_accessed": float(cost.get("bytes accessed", math.nan)),
-          "estimated_s": float(cost.get("optimal_seconds", math.nan))}
 
 
 _NUMBER = r"([0-9.]+)\s*([KMGT]?)i?B?"
@@ -67,15 +57,6 @@ def out_of_memory(error: Exception) -> dict | None:
           "available": _bytes(*available.groups()) if available else None}
 
 
-def sizing_slice(tpu_slice: tpu_slices.Slice) -> tpu_slices.Slice:
-  """The one-host slice of the same generation whose per-chip figures equal ``tpu_slice``'s
-  at the same per-chip batch (itself when it is one host)."""
-  if tpu_slice.hosts == 1:
-    return tpu_slice
-  chip = tpu_slice.chip
-  return tpu_slices.with_chips(chip.generation, chip.single_host_max)
-
-
 @dataclasses.dataclass
 class Sizing:
   """What compiling one level's training iteration on a slice told."""
@@ -83,7 +64,7 @@ class Sizing:
   level: int
   dtype: str
   remat: bool
-  slice: str  # the slice compiled for
+  slice_name: str  # the slice compiled for
   chips: int
   hosts: int
   batch_per_chip: int
@@ -93,7 +74,8 @@ class Sizing:
   peak_flops: float
   compile_s: float
   fits: bool
-  programs: list = dataclasses.field(default_factory=list)  # memory and cost of each
+  # Each program's memory and cost (the lower levels' windows, then the update).
+  program_figures: list = dataclasses.field(default_factory=list)
   needed_bytes: int | None = None  # when it does not fit: what the compiler needed
   error: str = ""
   # The compiled update's real batch as the compiler split it: one chip's shard shape, and
@@ -105,22 +87,26 @@ class Sizing:
   @property
   def memory(self) -> dict:
     """Per chip: the program that needs the most (they run one after the other)."""
-    return max((p["memory"] for p in self.programs), key=lambda m: m["total"], default={})
+    return max((p["memory"] for p in self.program_figures), key=needed, default={})
 
   @property
   def memory_bytes(self) -> int | None:
-    return self.memory.get("total") if self.fits else self.needed_bytes
+    """What the chip must hold: the program's buffers and its code (or, when it did not
+    compile, what the compiler said it needed)."""
+    return needed(self.memory) if self.program_figures else self.needed_bytes
 
   @property
   def flops(self) -> float:
-    return sum(p["cost"]["flops"] for p in self.programs)
+    return sum(p["cost"]["flops"] for p in self.program_figures)
 
   @property
   def estimated_s(self) -> float:
-    return sum(p["cost"]["estimated_s"] for p in self.programs)
+    return sum(p["cost"]["estimated_s"] for p in self.program_figures)
 
   @property
-  def utilisation(self) -> float:
+  def estimated_utilisation(self) -> float:
+    if not self.estimated_s > 0:
+      return math.nan
     return self.flops / self.estimated_s / self.peak_flops
 
   def run_estimate(self, chips: int | None = None) -> dict:
@@ -128,31 +114,31 @@ class Sizing:
     the slice's) at this per-chip batch (the compiler's time per iteration)."""
     chips = chips or self.chips
     seconds = self.num_steps * self.estimated_s
-    return {"days": seconds / 86400, "chip_hours": seconds * chips / 3600}
+    return {"estimated_days": seconds / 86400, "estimated_chip_hours": seconds * chips / 3600}
 
   def as_dict(self) -> dict:
     out = dataclasses.asdict(self)
-    out.update(memory=self.memory, flops=self.flops, estimated_s=self.estimated_s)
+    out.update(memory=self.memory, memory_bytes=self.memory_bytes, flops=self.flops,
+               estimated_s=self.estimated_s)
     if self.fits:
-      out.update(utilisation=self.utilisation, **self.run_estimate())
+      out.update(estimated_utilisation=self.estimated_utilisation, **self.run_estimate())
     return out
 
 
-def _level_config(config, tpu_slice, batch_per_chip, dtype, remat):
-  config = copy.deepcopy(config)
-  if batch_per_chip is not None:
-    config.train.batch_size = batch_per_chip * tpu_slice.chips
-  elif config.train.batch_size % tpu_slice.chips:
+def needed(memory: dict) -> int:
+  """A program's bytes on a chip: arguments, outputs and temporaries (donated arguments
+  counted once) and its code."""
+  return memory["total"] + memory.get("generated_code", 0) if memory else 0
+
+
+def split_batch(config, tpu_slice: tpu_slices.Slice) -> int:
+  """The config's global batch per chip of ``tpu_slice``; an error when it does not split."""
+  if config.train.batch_size % tpu_slice.chips:
     raise ConfigError(
-        f"{config.name}: config.train.batch_size={config.train.batch_size} does not split "
-        f"over the {tpu_slice.chips} chips of {tpu_slice.name}: give --batch_per_device or "
-        "a batch that is a multiple of the chips")
-  if dtype is not None:
-    config.model.dtype = dtype
-  if remat is not None:
-    config.model.remat = remat
-  config_lib.validate(config)
-  return config
+        f"config.train.batch_size={config.train.batch_size} does not split over the "
+        f"{tpu_slice.chips} chips of {tpu_slice.name}: give --batch_per_device, or "
+        f"--config.train.batch_size=<a multiple of {tpu_slice.chips}>")
+  return config.train.batch_size // tpu_slice.chips
 
 
 def size_training(configs: list, level: int, tpu_slice: tpu_slices.Slice, *,
@@ -160,25 +146,24 @@ def size_training(configs: list, level: int, tpu_slice: tpu_slices.Slice, *,
                   remat: bool | None = None) -> Sizing:
   """Compiles level ``level``'s training iteration (``configs``: the chain's levels, level
   1 first; the lower ones random and frozen at their whole lengths) for ``tpu_slice``."""
-  configs = [copy.deepcopy(c) for c in configs]
-  if dtype is not None:
-    for c in configs:
-      c.model.dtype = dtype
-  config = _level_config(configs[level - 1], tpu_slice, batch_per_chip, dtype, remat)
+  if batch_per_chip is None:
+    batch_per_chip = split_batch(configs[level - 1], tpu_slice)
+  lower = [programs.with_settings(c, dtype=dtype) for c in configs[:level - 1]]
+  config = programs.with_settings(configs[level - 1], dtype=dtype, remat=remat,
+                                  batch_size=batch_per_chip * tpu_slice.chips)
   mesh = runtime.make_mesh(tpu_slices.devices(tpu_slice.name))
   out = Sizing(config=config.name, level=config.level, dtype=config.model.dtype,
-               remat=bool(config.model.remat), slice=tpu_slice.name, chips=tpu_slice.chips,
+               remat=bool(config.model.remat), slice_name=tpu_slice.name, chips=tpu_slice.chips,
                hosts=tpu_slice.hosts, batch_per_chip=config.train.batch_size // tpu_slice.chips,
                d_steps=config.train.d_steps, num_steps=config.train.num_steps,
                hbm_bytes=tpu_slice.hbm_bytes, peak_flops=tpu_slice.chip.peak_bf16,
                compile_s=math.nan, fits=False)
   logging.info("Compiling %s (level %d, %s%s) for %s at %d per chip...", out.config,
-               out.level, out.dtype, ", remat" if out.remat else "", out.slice,
+               out.level, out.dtype, ", remat" if out.remat else "", out.slice_name,
                out.batch_per_chip)
   start = time.perf_counter()
   try:
-    compiled, _, _ = programs.compile_training(config, configs[:level - 1], mesh,
-                                               abstract=True)
+    compiled, _, _ = programs.compile_training(config, lower, mesh, abstract=True)
   except jax.errors.JaxRuntimeError as e:
     oom = out_of_memory(e)
     if oom is None:
@@ -195,10 +180,11 @@ def size_training(configs: list, level: int, tpu_slice: tpu_slices.Slice, *,
   out.batch_shard_shape = tuple(video.shard_shape(shape))
   out.batch_chips = len(video.device_set)
   out.batch_hosts = len({d.process_index for d in video.device_set})
-  out.programs = [{"memory": programs.memory(p), "cost": _cost(p)} for p in compiled.programs]
-  out.fits = out.memory["total"] <= out.hbm_bytes
+  out.program_figures = [{"memory": programs.memory(p), "cost": programs.cost(p)}
+                         for p in compiled.programs]
+  out.fits = out.memory_bytes <= out.hbm_bytes
   if not out.fits:
-    out.needed_bytes = out.memory["total"]
+    out.needed_bytes = out.memory_bytes
   return out
 
 
@@ -206,82 +192,93 @@ def largest_fitting_batch(configs, level, tpu_slice, first: Sizing, *, dtype=Non
                           remat=None, log=print) -> Sizing | None:
   """The largest power-of-two per-chip batch below ``first``'s (which did not fit) that
   fits, found by compiling: memory is close to affine in the batch, so a compile at 1 per
-  chip and ``first`` give the line, and the candidate it predicts is verified (halved until
-  one compiles within the HBM). None when not even one video per chip fits."""
-  one = first if first.batch_per_chip == 1 else size_training(
-      configs, level, tpu_slice, batch_per_chip=1, dtype=dtype, remat=remat)
-  log(f"  1 per chip: {_verdict(one)}")
+  chip and ``first`` give a line whose prediction is compiled, then halved while it does
+  not fit or doubled while it does (below ``first``'s). None when 1 per chip does not fit."""
+  size = functools.partial(size_training, configs, level, tpu_slice, dtype=dtype,
+                           remat=remat)
+  b0 = first.batch_per_chip
+  one = first if b0 == 1 else size(batch_per_chip=1)
+  log(f"  1 per chip: {verdict(one)}")
   if not one.fits:
     return None
-  b0 = first.batch_per_chip
   if first.memory_bytes and b0 > 1:
-    per_video = (first.memory_bytes - one.memory_bytes) / (b0 - 1)
-    predicted = 1 + int((one.hbm_bytes - one.memory_bytes) / max(per_video, 1))
+    per_video = max((first.memory_bytes - one.memory_bytes) / (b0 - 1), 1)
+    predicted = 1 + int((one.hbm_bytes - one.memory_bytes) / per_video)
   else:
     predicted = b0 // 2
-  candidate = 2 ** int(math.log2(max(1, min(predicted, b0 - 1))))
-  best = one
-  while candidate > 1:
-    trial = size_training(configs, level, tpu_slice, batch_per_chip=candidate, dtype=dtype,
-                          remat=remat)
-    log(f"  {candidate} per chip: {_verdict(trial)}")
-    if trial.fits:
-      best = trial
-      break
-    candidate //= 2
-  return best
+  tried = {1: one}
+  b = 2 ** int(math.log2(max(1, min(predicted, b0 - 1))))
+  while 1 < b < b0 and b not in tried:
+    tried[b] = size(batch_per_chip=b)
+    log(f"  {b} per chip: {verdict(tried[b])}")
+    b = 2 * b if tried[b].fits else b // 2
+  return tried[max(k for k, s in tried.items() if s.fits)]
 
 
-def _gib(n) -> str:
+def format_bytes(n) -> str:
   if n is None:
     return "n/a"
   return f"{n / GiB:.2f} GiB" if n >= GiB / 10 else f"{n / 2 ** 20:.1f} MiB"
 
 
-def _verdict(s: Sizing) -> str:
+def verdict(s: Sizing) -> str:
   if s.fits:
-    return f"fits, {_gib(s.memory_bytes)} of {_gib(s.hbm_bytes)}"
+    return (f"fits with {format_bytes(s.hbm_bytes - s.memory_bytes)} to spare "
+            f"({format_bytes(s.memory_bytes)} of {format_bytes(s.hbm_bytes)})")
   if s.needed_bytes is None:
     return f"does not fit ({s.error})"
-  return f"needs {_gib(s.needed_bytes - s.hbm_bytes)} more ({_gib(s.needed_bytes)} of {_gib(s.hbm_bytes)})"
+  return (f"does not fit: needs {format_bytes(s.needed_bytes - s.hbm_bytes)} more "
+          f"({format_bytes(s.needed_bytes)} of {format_bytes(s.hbm_bytes)})")
+
+
+def _estimate(value: float, fmt: str) -> str:
+  return "n/a (no estimate)" if not value > 0 else format(value, fmt)
 
 
 def report(s: Sizing, target: tpu_slices.Slice | None = None) -> str:
-  """The figures of ``s`` for a person; ``target``: the slice asked for when ``s`` was
-  compiled on a smaller one of the same per-chip batch."""
-  target = target or tpu_slices.parse(s.slice)
+  """The figures of ``s`` for a person; ``target``: a larger slice the same per-chip batch
+  is meant for (its global batch, days and chip-hours; the per-chip figures are those
+  compiled for ``s.slice_name``)."""
+  target = target or tpu_slices.parse(s.slice_name)
   global_batch = s.batch_per_chip * target.chips
   rows = [
       ("config", f"{s.config} (level {s.level}), {s.dtype}"
        f"{', remat' if s.remat else ''}"),
       ("slice", f"{target.name} ({target.topology}): {target.chips} chips, "
        f"{target.hosts} host{'s' if target.hosts > 1 else ''}"
-       + ("" if target.name == s.slice else f"; per-chip figures compiled on {s.slice}")),
+       + ("" if target.name == s.slice_name else
+          f"; per-chip figures compiled for {s.slice_name}")),
       ("batch", f"{global_batch} global, {s.batch_per_chip} per chip (x {s.d_steps} D steps)"),
       ("compile", f"{s.compile_s:.0f} s on this machine"),
   ]
   m = s.memory
   if s.fits:
-    rows += [("memory per chip", f"{_gib(m['total'])} of {_gib(s.hbm_bytes)} HBM "
-              f"(arguments {_gib(m['argument'])}, outputs {_gib(m['output'])}, "
-              f"temporaries {_gib(m['temp'])}, donated {_gib(m['alias'])})")]
-    if len(s.programs) > 1:
+    rows += [("memory per chip", f"{format_bytes(s.memory_bytes)} of "
+              f"{format_bytes(s.hbm_bytes)} HBM (arguments {format_bytes(m['argument'])}, "
+              f"outputs {format_bytes(m['output'])}, temporaries {format_bytes(m['temp'])}, "
+              f"donated {format_bytes(m['alias'])}, code {format_bytes(m['generated_code'])})")]
+    if len(s.program_figures) > 1:
       rows += [("  by program", ", ".join(
-          f"{name} {_gib(p['memory']['total'])}, {p['cost']['estimated_s']:.3g} s"
-          for name, p in zip(("lower levels", "update"), s.programs)))]
+          f"{name} {format_bytes(needed(p['memory']))} and "
+          f"{_estimate(p['cost']['estimated_s'], '.3g')} s (estimate)"
+          for name, p in zip(("lower levels", "update"), s.program_figures)))]
     run = s.run_estimate(target.chips)
     rows += [
         ("FLOPs per iteration per chip", f"{s.flops:.4g}"),
-        ("time per iteration", f"{s.estimated_s:.3g} s (the compiler's estimate)"),
-        ("utilisation", f"{100 * s.utilisation:.1f}% of {s.peak_flops / 1e12:.0f} TFLOP/s "
-         "bf16 peak (the compiler's estimate)"),
-        ("videos per second", f"{global_batch / s.estimated_s:.4g} on the slice "
-         "(estimate)"),
-        (f"{s.num_steps} steps", f"{run['days']:.2f} days, {run['chip_hours']:.4g} "
-         "chip-hours (estimate)"),
+        ("time per iteration", f"{_estimate(s.estimated_s, '.3g')} s (the compiler's "
+         "estimate)"),
+        ("utilisation", f"{_estimate(100 * s.estimated_utilisation, '.1f')}% of "
+         f"{s.peak_flops / 1e12:.0f} TFLOP/s, the chip's bf16 peak (the compiler's "
+         "estimate)"),
     ]
-  rows.append(("verdict", (f"fits with {_gib(s.hbm_bytes - m['total'])} to spare" if s.fits
-                           else _verdict(s))))
+    if s.estimated_s > 0:
+      rows += [
+          ("videos per second", f"{global_batch / s.estimated_s:.4g} on the slice "
+           "(estimate)"),
+          (f"{s.num_steps} steps", f"{run['estimated_days']:.2f} days, "
+           f"{run['estimated_chip_hours']:.4g} chip-hours (estimate)"),
+      ]
+  rows.append(("verdict", verdict(s)))
   width = max(len(k) for k, _ in rows)
   return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -292,10 +289,7 @@ def size_sampling(configs: list, tpu_slice: tpu_slices.Slice, *, batch_per_chip:
   whole video length, in one piece, ``batch_per_chip`` videos on each chip of
   ``tpu_slice``: per chip memory and the compiler's time estimate, level by level (the
   sampler runs them one after the other; longer videos than fit go in chunks)."""
-  configs = [copy.deepcopy(c) for c in configs]
-  for c in configs:
-    if dtype is not None:
-      c.model.dtype = dtype
+  configs = [programs.with_settings(c, dtype=dtype) for c in configs]
   mesh = runtime.make_mesh(tpu_slices.devices(tpu_slice.name))
   levels = programs.abstract_levels(configs, runtime.replicated(mesh))
   batch = batch_per_chip * tpu_slice.chips
@@ -329,11 +323,11 @@ def size_sampling(configs: list, tpu_slice: tpu_slices.Slice, *, batch_per_chip:
                   "needed_bytes": oom["needed"], "hbm_bytes": oom["available"]
                   or tpu_slice.hbm_bytes, "compile_s": time.perf_counter() - start})
       continue
-    memory, cost = programs.memory(compiled), _cost(compiled)
+    memory, cost = programs.memory(compiled), programs.cost(compiled)
     out.append({"level": lv.config.level, "config": lv.config.name, "frames": length,
                 "resolution": shapes.resolution, "batch_per_chip": batch_per_chip,
                 "memory": memory, **cost, "hbm_bytes": tpu_slice.hbm_bytes,
-                "fits": memory["total"] <= tpu_slice.hbm_bytes,
+                "fits": needed(memory) <= tpu_slice.hbm_bytes,
                 "compile_s": time.perf_counter() - start})
   return out
 
@@ -345,12 +339,13 @@ def sampling_report(rows: list[dict], tpu_slice: tpu_slices.Slice) -> str:
     head = (f"  level {r['level']} ({r['config']}), {r['frames']} frames, "
             f"{r['batch_per_chip']} video(s) per chip: ")
     if r["fits"]:
-      lines.append(head + f"{_gib(r['memory']['total'])} of {_gib(r['hbm_bytes'])}, "
-                   f"{r['estimated_s']:.3g} s (estimate)")
+      lines.append(head + f"{format_bytes(needed(r['memory']))} of "
+                   f"{format_bytes(r['hbm_bytes'])}, {_estimate(r['estimated_s'], '.3g')} s "
+                   "(estimate)")
     else:
-      lines.append(head + f"needs {_gib(r['needed_bytes'])} of {_gib(r['hbm_bytes'])}: "
+      lines.append(head + f"needs {format_bytes(r['needed_bytes'])} of {format_bytes(r['hbm_bytes'])}: "
                    "sampling runs it in chunks (hvg_jax.sample)")
-  if all(r["fits"] for r in rows):
+  if all(r["fits"] and r["estimated_s"] > 0 for r in rows):
     total = sum(r["estimated_s"] for r in rows)
     lines.append(f"  whole chain: {total:.3g} s per {rows[0]['batch_per_chip']} video(s) "
                  "per chip (estimate)")

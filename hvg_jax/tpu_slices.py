@@ -11,6 +11,7 @@ doubling their smallest side, the last one first (v5p-8 2x2x1, v5p-16 2x2x2, v5p
 
 import dataclasses
 import functools
+import math
 import os
 import re
 
@@ -28,17 +29,19 @@ class Chip:
   dims: int  # torus dimensions
   chips_per_host: int  # of a multi-host slice
   single_host_max: int  # chips a one-host slice can have
+  max_chips: int  # the largest slice Cloud TPU offers
   host_vcpus: int  # of a host with chips_per_host chips (Cloud TPU VM machine types)
 
 
 # HBM: the compiler's own "available HBM" for a program (RESOURCE_EXHAUSTED messages of
-# libtpu 0.0.42), a little under the chips' 32 / 95 / 16 / 32 GB. Peaks and host vCPUs:
-# Cloud TPU documentation (system architecture pages, TPU VM machine types).
+# libtpu 0.0.42; the chips have 32 GiB, 95 GB, 16 GB and 32 GB). Peaks, the largest slices
+# and host vCPUs (of a 4-chip host VM): Cloud TPU documentation (system architecture
+# pages, TPU VM machine types).
 CHIPS = {
-    "v4": Chip("v4", "TPU v4", 30.75, 275e12, 2, 3, 4, 4, 240),
-    "v5p": Chip("v5p", "TPU v5", 95.74, 459e12, 2, 3, 4, 4, 208),
-    "v5litepod": Chip("v5litepod", "TPU v5 lite", 15.75, 197e12, 1, 2, 4, 8, 112),
-    "v6e": Chip("v6e", "TPU v6 lite", 31.25, 918e12, 1, 2, 4, 8, 180),
+    "v4": Chip("v4", "TPU v4", 30.75, 275e12, 2, 3, 4, 4, 4096, 240),
+    "v5p": Chip("v5p", "TPU v5", 95.74, 459e12, 2, 3, 4, 4, 6144, 208),
+    "v5litepod": Chip("v5litepod", "TPU v5 lite", 15.75, 197e12, 1, 2, 4, 8, 256, 112),
+    "v6e": Chip("v6e", "TPU v6 lite", 31.25, 918e12, 1, 2, 4, 8, 256, 180),
 }
 _ALIASES = {"v5e": "v5litepod"}
 
@@ -71,18 +74,11 @@ def _shape(chips: int, dims: int) -> tuple[int, ...]:
   if dims == 2 and chips == 1:
     return (1, 1)
   shape = [2, 2, 1] if dims == 3 else [2, 2]
-  while _prod(shape) < chips:
+  while math.prod(shape) < chips:
     smallest = min(shape)
     i = max(j for j, s in enumerate(shape) if s == smallest)
     shape[i] *= 2
   return tuple(shape)
-
-
-def _prod(xs) -> int:
-  out = 1
-  for x in xs:
-    out *= x
-  return out
 
 
 def parse(accelerator_type: str) -> Slice:
@@ -96,14 +92,16 @@ def parse(accelerator_type: str) -> Slice:
   n = int(match[2])
   chips, rest = divmod(n, chip.cores_in_name)
   smallest = 4 if chip.dims == 3 else 1
-  ok = (not rest and chips >= smallest and chips & (chips - 1) == 0
+  ok = (not rest and smallest <= chips <= chip.max_chips and chips & (chips - 1) == 0
         and (chip.dims == 3 or chips != 2))
   if not ok:
-    sizes = ([chip.cores_in_name * 2 ** i for i in range(2, 8)] if chip.dims == 3
-             else [1] + [2 ** i for i in range(2, 9)])
+    largest = chip.max_chips * chip.cores_in_name
+    sizes = ([chip.cores_in_name * 2 ** i for i in range(2, 5)] if chip.dims == 3
+             else [1, 4, 8])
     raise ConfigError(f"--topology={accelerator_type}: {chip.generation} slices come in "
-                      f"sizes {', '.join(map(str, sizes))}, ... (N counts "
-                      f"{'TensorCores, two per chip' if chip.cores_in_name == 2 else 'chips'})")
+                      f"sizes {', '.join(map(str, sizes))}, ... (powers of two) up to "
+                      f"{largest}; N counts "
+                      f"{'TensorCores, two per chip' if chip.cores_in_name == 2 else 'chips'}")
   return Slice(f"{chip.generation}-{n}", chip, chips, _shape(chips, chip.dims))
 
 
@@ -122,9 +120,19 @@ def libtpu_available() -> bool:
   return True
 
 
+def require_libtpu():
+  if not libtpu_available():
+    raise ConfigError("compiling for a TPU slice needs libtpu, the TPU compiler: pip install "
+                      "-e '.[tpu]' (it installs the libtpu matching the installed jax)")
+
+
 def compile_only_environment(tpu_slice: Slice):
-  """What libtpu reads at load when no TPU is attached: without these it probes for TPU
-  hosts and prints errors. Several compiling processes may load it at once (no chips)."""
+  """What libtpu reads when it loads on a machine without TPU chips: without these it probes
+  for TPU hosts and prints errors; several compiling processes may load it at once (there
+  are no chips to share). A TPU VM's own settings are left alone."""
+  import hvg_jax  # pylint: disable=import-outside-toplevel
+  if hvg_jax.tpu_chips_visible():
+    return
   os.environ.setdefault("TPU_ACCELERATOR_TYPE", tpu_slice.name)
   os.environ.setdefault("TPU_WORKER_HOSTNAMES", "localhost")
   os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
@@ -135,23 +143,24 @@ def devices(name: str) -> list:
   """The compile-only devices of the slice ``name`` (every chip of every host), for a mesh
   whose programs compile with the real TPU compiler and are never run."""
   tpu_slice = parse(name)
-  if not libtpu_available():
-    raise ConfigError("compiling for TPU needs libtpu: pip install -e '.[tpu]' (the libtpu "
-                      "that matches the installed jax)")
+  require_libtpu()
   compile_only_environment(tpu_slice)
   from jax.experimental import topologies  # pylint: disable=import-outside-toplevel
   kwargs = {}
   if tpu_slice.chip.cores_in_name == 2:
     kwargs["chip_config_name"] = "megacore"  # one JAX device per chip, as on the VMs
-  hosts = tpu_slice.hosts
-  if hosts == 1 and tpu_slice.chips > 4:  # one host of 8 chips (v5litepod-8, v6e-8)
+  if tpu_slice.hosts == 1:  # one host of 1, 4 or 8 chips (the default bounds are 2x2x1)
     kwargs["chips_per_host_bounds"] = tpu_slice.shape + (1,) * (3 - len(tpu_slice.shape))
-  elif tpu_slice.chips < 4:
-    kwargs["chips_per_host_bounds"] = tpu_slice.shape + (1,) * (3 - len(tpu_slice.shape))
-  topology = topologies.get_topology_desc(platform="tpu", topology_name=tpu_slice.topology,
-                                          **kwargs)
+  try:
+    topology = topologies.get_topology_desc(platform="tpu",
+                                            topology_name=tpu_slice.topology, **kwargs)
+  except Exception as e:  # pylint: disable=broad-except (libtpu's errors have no one type)
+    raise ConfigError(f"libtpu could not describe {tpu_slice.name} ({tpu_slice.topology}): "
+                      f"{str(e).strip().splitlines()[0]}; is the installed libtpu the one "
+                      "jax pins? pip install -e '.[tpu]'") from e
   out = list(topology.devices)
   if len(out) != tpu_slice.chips:
-    raise RuntimeError(f"libtpu gave {len(out)} devices for {tpu_slice.name} "
-                       f"({tpu_slice.topology}); expected {tpu_slice.chips}")
+    raise ConfigError(f"libtpu gave {len(out)} devices for {tpu_slice.name} "
+                      f"({tpu_slice.topology}), not its {tpu_slice.chips} chips: is the "
+                      "installed libtpu the one jax pins? pip install -e '.[tpu]'")
   return out

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from conftest import PYTHON, REPO, subprocess_env
+import hvg_jax
 from hvg_jax import config_lib, sizing, tpu_slices
 
 needs_libtpu = pytest.mark.skipif(not tpu_slices.libtpu_available(),
@@ -84,21 +85,26 @@ def test_a_tiny_level_compiles_for_a_two_host_tpu_slice(tmp_path):
   of both hosts, the memory and cost analyses read, the report and the verdict printed."""
   out = subprocess.run(
       [PYTHON, "-m", "hvg_jax.benchmark", "--config=configs/demo_level1.py:runlocal",
-       "--config.train.d_steps=1", "--topology=v5p-16", "--batch_per_device=1",
+       # One D step and no 3D blocks in D_T: the same kinds of program, compiled in about
+       # half the time (the compile is the test's cost).
+       "--config.train.d_steps=1", "--config.model.d.temporal_3d_blocks=0",
+       "--topology=v5p-16", "--batch_per_device=1",
        f"--output={tmp_path / 'sizing.json'}"],
       cwd=REPO, capture_output=True, text=True, env=subprocess_env(), timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   result = json.loads((tmp_path / "sizing.json").read_text())
   s = result["sizing"]
-  assert (s["slice"], s["chips"], s["hosts"], s["batch_per_chip"]) == ("v5p-16", 8, 2, 1)
+  assert (s["slice_name"], s["chips"], s["hosts"], s["batch_per_chip"]) == ("v5p-16", 8, 2, 1)
   # The compiled update's batch: (d_steps, 1 video, frames, H, W, 3) on each of 8 chips
   # belonging to 2 hosts.
   assert s["batch_shard_shape"][:2] == [1, 1]
   assert (s["batch_chips"], s["batch_hosts"]) == (8, 2)
   m = s["memory"]
-  assert m["argument"] > 0 and m["temp"] > 0 and m["total"] <= s["hbm_bytes"]
+  assert m["argument"] > 0 and m["temp"] > 0 and m["generated_code"] > 0
+  assert s["memory_bytes"] == m["total"] + m["generated_code"] <= s["hbm_bytes"]
   assert s["fits"] and s["flops"] > 1e6 and 0 < s["estimated_s"] < 1
-  assert 0 < s["utilisation"] < 1 and s["days"] > 0 and s["chip_hours"] > 0
+  assert 0 < s["estimated_utilisation"] < 1
+  assert s["estimated_days"] > 0 and s["estimated_chip_hours"] > 0
   for row in ("memory per chip", "the compiler's estimate", "verdict", "fits with"):
     assert row in out.stdout
 
@@ -112,8 +118,66 @@ def test_without_libtpu_the_command_says_which_extra_installs_it(monkeypatch):
                        env=subprocess_env(), timeout=300)
   assert out.returncode == 1
   assert out.stderr.strip().splitlines() == [
-      "error: --topology needs libtpu, the TPU compiler: pip install -e '.[tpu]' (it "
-      "installs the libtpu matching the installed jax)"]
+      "error: compiling for a TPU slice needs libtpu, the TPU compiler: pip install -e "
+      "'.[tpu]' (it installs the libtpu matching the installed jax)"]
   monkeypatch.setitem(sys.modules, "libtpu", None)
   with pytest.raises(config_lib.ConfigError, match=r"pip install -e '\.\[tpu\]'"):
     tpu_slices.devices.__wrapped__("v5p-8")
+
+
+@needs_libtpu
+@pytest.mark.skipif(hvg_jax.tpu_chips_visible(), reason="a TPU machine uses its TPUs")
+def test_libtpu_stays_out_of_the_way_without_tpus():
+  """With libtpu installed (the tpu and test extras), a command on a machine without TPU
+  chips starts on its other platforms (here the CPU) with no libtpu errors about missing
+  TPU hosts."""
+  env = subprocess_env()
+  for name in ("JAX_PLATFORMS", "TPU_ACCELERATOR_TYPE", "TPU_WORKER_HOSTNAMES",
+               "ALLOW_MULTIPLE_LIBTPU_LOAD"):
+    env.pop(name, None)
+  code = "import jax, hvg_jax; print(jax.devices()[0].platform)"
+  out = subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       env=env, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert out.stdout.strip() in ("cpu", "gpu")
+  assert "TPU" not in out.stderr, out.stderr[-3000:]
+
+
+def _fake_sizing(batch, *, per_video, fixed, hbm=100):
+  total = fixed + per_video * batch
+  fits = total <= hbm
+  return sizing.Sizing(
+      config="c", level=1, dtype="bfloat16", remat=False, slice_name="v5p-8", chips=4,
+      hosts=1, batch_per_chip=batch, d_steps=2, num_steps=10, hbm_bytes=hbm,
+      peak_flops=1.0, compile_s=0.0, fits=fits, needed_bytes=None if fits else total,
+      program_figures=[{"memory": {"total": total, "generated_code": 0},
+                        "cost": {"flops": 1.0, "estimated_s": 1.0}}] if fits else [])
+
+
+@pytest.mark.parametrize("per_video, fixed, expected, compiled", [
+    (3, 10, 16, [1, 16, 32]),  # the line predicts 30 -> 16 fits, 32 does not
+    (7, 40, 8, [1, 8, 16]),  # predicts 8: fits; 16 compiled to know it does not
+    (30, 40, 2, [1, 2, 4]),  # predicts 2: fits; 4 does not
+])
+def test_the_largest_fitting_batch_is_found_by_compiling_around_the_lines_prediction(
+    monkeypatch, per_video, fixed, expected, compiled):
+  """Memory affine in the batch: the search compiles 1 per chip, the line's prediction, and
+  powers of two from there to the boundary, never the batch that already failed."""
+  calls = []
+
+  def fake(configs, level, tpu_slice, *, batch_per_chip, dtype=None, remat=None):
+    calls.append(batch_per_chip)
+    return _fake_sizing(batch_per_chip, per_video=per_video, fixed=fixed)
+
+  monkeypatch.setattr(sizing, "size_training", fake)
+  first = _fake_sizing(64, per_video=per_video, fixed=fixed)
+  best = sizing.largest_fitting_batch([], 1, None, first, log=lambda _: None)
+  assert best.batch_per_chip == expected
+  assert sorted(calls) == sorted(compiled) and 64 not in calls
+
+
+def test_nothing_fits_when_one_video_per_chip_does_not(monkeypatch):
+  monkeypatch.setattr(sizing, "size_training", lambda *a, batch_per_chip, **k: _fake_sizing(
+      batch_per_chip, per_video=200, fixed=10))
+  first = _fake_sizing(8, per_video=200, fixed=10)
+  assert sizing.largest_fitting_batch([], 1, None, first, log=lambda _: None) is None
