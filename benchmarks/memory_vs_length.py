@@ -204,6 +204,8 @@ def main():
   parser.add_argument("--topology", help="compile for this Cloud TPU slice (e.g. v5p-8) "
                       "with the TPU compiler; memory per chip")
   parser.add_argument("--output_dir", default="memory_figure")
+  parser.add_argument("--reuse", default="", help="output folders of earlier runs whose "
+                      "points (same models, lengths and device) are reused, not compiled")
   parser.add_argument("--point", help=argparse.SUPPRESS)  # model:frames, one point here
   args = parser.parse_args()
 
@@ -233,12 +235,18 @@ def main():
       parser.error(str(e))
   work = [(m, t) for t in lengths for m in models]
   points = []
+  for folder in filter(None, args.reuse.split(",")):  # points compiled by an earlier run
+    for point in json.loads((pathlib.Path(folder) / "memory.json").read_text()):
+      if (point["model"], point["total_frames"]) in work and point["device"].endswith(
+          f"({args.topology})" if args.topology else ""):
+        work.remove((point["model"], point["total_frames"]))
+        points.append(point)
   with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
     futures = {pool.submit(_point_in_subprocess, m, t, args): (m, t) for m, t in work}
-    for future in concurrent.futures.as_completed(futures):
+    for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
       point = future.result()
       points.append(point)
-      print(f"[{len(points)}/{len(work)}] {MODELS[point['model']]}, "
+      print(f"[{done}/{len(work)}] {MODELS[point['model']]}, "
             f"{point['total_frames']} frames: "
             f"{training_bytes(point) / 2 ** 30:.2f} GiB "
             f"(compiled in {point['compile_s']:.0f} s)", flush=True)

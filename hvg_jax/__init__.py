@@ -28,11 +28,10 @@ def _platforms_without_tpu() -> str:
   JAX's plugin for it are both there, and the CPU."""
   import glob  # pylint: disable=import-outside-toplevel
   import pkgutil  # pylint: disable=import-outside-toplevel
-  plugins = {m.name for m in pkgutil.iter_modules() if m.name.startswith("jax_")}
-  if glob.glob("/dev/nvidia[0-9]*") and any(p.startswith("jax_cuda") for p in plugins):
-    return "cuda,cpu"
-  if os.path.exists("/dev/kfd") and any(p.startswith("jax_rocm") for p in plugins):
-    return "rocm,cpu"
+  for devices, plugin, platform in (("/dev/nvidia[0-9]*", "jax_cuda", "cuda"),
+                                    ("/dev/kfd", "jax_rocm", "rocm")):
+    if glob.glob(devices) and any(m.name.startswith(plugin) for m in pkgutil.iter_modules()):
+      return f"{platform},cpu"
   return "cpu"
 
 
