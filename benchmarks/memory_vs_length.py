@@ -206,6 +206,8 @@ def main():
   parser.add_argument("--output_dir", default="memory_figure")
   parser.add_argument("--reuse", default="", help="output folders of earlier runs whose "
                       "points (same models, lengths and device) are reused, not compiled")
+  parser.add_argument("--reuse_only", action="store_true", help="with --reuse: compile "
+                      "nothing, draw the points there are")
   parser.add_argument("--point", help=argparse.SUPPRESS)  # model:frames, one point here
   args = parser.parse_args()
 
@@ -241,6 +243,8 @@ def main():
           f"({args.topology})" if args.topology else ""):
         work.remove((point["model"], point["total_frames"]))
         points.append(point)
+  if args.reuse_only:  # the table and plot of the points there are, nothing compiled
+    work = []
   with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
     futures = {pool.submit(_point_in_subprocess, m, t, args): (m, t) for m, t in work}
     for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
