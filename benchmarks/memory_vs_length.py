@@ -152,8 +152,9 @@ def write_outputs(points: list[dict], output_dir: pathlib.Path, budget_gib: floa
   inputs = [(t, inputs_bytes(table[("level2", t)]) / 2 ** 30) for t in lengths
             if ("level2", t) in table]
   if inputs:
+    by_length = dict(inputs)
     lines.append(f"| {INPUTS_LABEL} | " + " | ".join(
-        f"{v:.2f} GiB" for _, v in inputs) + " |")
+        "–" if t not in by_length else f"{by_length[t]:.2f} GiB" for t in lengths) + " |")
     ax.plot(*zip(*inputs), marker=".", linestyle="--", color="C1", label=INPUTS_LABEL)
   if any("allocator_peak_bytes" in p for p in points):
     lines.append("")
@@ -165,10 +166,11 @@ def write_outputs(points: list[dict], output_dir: pathlib.Path, budget_gib: floa
           for t in lengths) + " |")
   budget = budget_gib * 2 ** 30
   hvg, one = reach(points, "level1", budget), reach(points, "one_level", budget)
-  level2 = [gib(p) for p in points if p["model"] == "level2"]
+  level2 = [(p["total_frames"], gib(p)) for p in points if p["model"] == "level2"]
   if level2:
-    lines += ["", f"Level 2: {min(level2):.3f} to {max(level2):.3f} GiB over "
-              f"{lengths[0]} to {lengths[-1]} frames."]
+    values = [v for _, v in level2]
+    lines += ["", f"Level 2: {min(values):.3f} to {max(values):.3f} GiB over "
+              f"{min(level2)[0]} to {max(level2)[0]} frames."]
   if hvg is not None and one is not None:
     lines.append(f"Within {budget_gib:g} GiB per device (lines through the points): HVG's "
                  f"level 1 reaches {hvg:.0f} frames of output, the one-level model "
