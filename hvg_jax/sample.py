@@ -16,10 +16,12 @@ Writes each level's videos (MP4, and a GIF of the first --gif_frames frames), th
 side by side, every video as a uint8 .npy file, and an index.html that shows them.
 """
 
+import os
+
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import checkpoints, cli
+from hvg_jax import checkpoints, cli, compilation_cache
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain.sample_files import GIF_FRAMES, write_samples
 from hvg_jax.chain.sampler import chunk_memory_budget, stream_chain
@@ -80,6 +82,7 @@ def main(argv):
     if _GIF_FRAMES.value < 1:
       raise ChainError(f"--gif_frames={_GIF_FRAMES.value}: must be at least 1")
     chunk_memory = _chunk_memory()
+    compilation_cache.enable(os.path.expanduser("~/.cache/hvg_jax/compilation"))
     mesh, levels = cli.load_chain(_CHAIN.value)
     lengths, chunks = stream_chain(
         levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value, sigma=_SIGMA.value,

@@ -44,7 +44,11 @@ parse_settings() {
     arg=$1
     shift
     case "$arg" in
-      --) EXTRA_ARGS=("$@"); break ;;
+      --)  # the rest goes to hvg_jax.main, except --dry_run, which is the script's wherever it is
+        for arg in "$@"; do
+          if [[ "$arg" == --dry_run ]]; then DRY_RUN=true; else EXTRA_ARGS+=("$arg"); fi
+        done
+        break ;;
       --dry_run) DRY_RUN=true ;;
       -h | --help) usage; exit 0 ;;
       --*=*)
@@ -104,7 +108,7 @@ run() {
 }
 
 # The hvg_jax.main command line every worker runs.
-main_command() {  # CONFIG WORKDIR: every process of a cluster run (JAX fills in the rest)
-  quote python -m hvg_jax.main "--config=$1" "--workdir=$2" --distributed=on \
+main_command() {  # CONFIG WORKDIR PLATFORM: every process of a cluster run (JAX fills in the rest)
+  quote python -m hvg_jax.main "--config=$1" "--workdir=$2" --distributed=on "--platform=$3" \
     "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}"
 }

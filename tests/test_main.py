@@ -27,8 +27,12 @@ def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
   out = _main(f"--config={REPO / 'configs' / 'demo_level1.py'}:runlocal", "--workdir=run",
               "--config.train.num_steps=9", "--config.train.checkpoint_every=3",
               "--config.train.sample_every=3", "--config.train.log_every=3",
-              "--config.train.keep_checkpoints=2", cwd=tmp_path)
+              "--config.train.keep_checkpoints=2", "--compilation_cache=cache", cwd=tmp_path)
   assert out.returncode == 0, out.stderr[-3000:]
+  # The compiled programs kept for a restart (--compilation_cache; the default is
+  # <workdir>/compilation_cache).
+  assert "Compilation cache: cache" in out.stderr
+  assert len(list((tmp_path / "cache").iterdir())) >= 3
   tmp_path = tmp_path / "run"
   assert _steps(tmp_path) == [6, 9]  # the last two of 3, 6, 9
   assert (tmp_path / "checkpoints" / "9" / "config").is_dir()
@@ -56,6 +60,16 @@ def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
 def test_bad_config_is_a_clear_error(tmp_path, args, message):
   out = _main(DEMO, f"--workdir={tmp_path}", *args, timeout=120)
   assert out.returncode != 0 and message in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("platform", ["gpu", "tpu"])
+def test_a_run_that_needs_an_accelerator_stops_on_a_cpu(tmp_path, platform):
+  out = _main(DEMO, f"--workdir={tmp_path}", f"--platform={platform}", timeout=120)
+  assert out.returncode == 1, out.stderr[-2000:]
+  assert out.stderr.strip().splitlines()[-1].startswith(
+      f"error: --platform={platform}: this run needs {platform.upper()}s but JAX found 1 CPU")
+  assert "pip install -e '.[" in out.stderr.splitlines()[-1]
   assert not (tmp_path / "checkpoints").exists()
 
 

@@ -9,14 +9,17 @@ source "$HERE/../common.sh"
 setting config HVG_CONFIG required "config file in the checkout, e.g. configs/bdd_chain.py"
 setting workdir HVG_WORKDIR required "where checkpoints, logs and samples go (local or gs://)"
 setting gpus HVG_GPUS all "which GPUs (comma-separated ids) or all"
+setting platform HVG_PLATFORM gpu "the devices the run needs (gpu; cpu or any to try it without GPUs): it stops if JAX finds others"
 parse_settings "$@"
 REPO=$(cd "$HERE/../.." && pwd)
 [[ -f "$REPO/${S[config]%%:*}" ]] || die "--config=${S[config]}: no such config file in the checkout (configs/...)"
 [[ "${S[gpus]}" == all || "${S[gpus]}" =~ ^[0-9]+(,[0-9]+)*$ ]] ||
   die "--gpus=${S[gpus]}: give all or comma-separated GPU ids (e.g. 0,1,2,3)"
+[[ "${S[platform]}" =~ ^(gpu|cpu|any)$ ]] || die "--platform=${S[platform]}: give gpu, cpu or any"
 
-cd "$REPO"
+cd "$REPO" || exit 2
 command=(python3 -m hvg_jax.main "--config=${S[config]}" "--workdir=${S[workdir]}" --distributed=off
+         "--platform=${S[platform]}"
          "${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}")
 if [[ "${S[gpus]}" == all ]]; then
   run "${command[@]}"

@@ -33,3 +33,28 @@ runtime_for() {  # ACCELERATOR_TYPE
     *) die "--accelerator_type=$1: no known runtime for it; give --runtime_version" ;;
   esac
 }
+
+# Waits until the queued resource named by the settings is ACTIVE (its slice allocated and
+# running), at most MINUTES; a failed or suspended one, or the timeout, is a one-line error.
+wait_until_active() {  # MINUTES
+  local describe=(gcloud compute tpus queued-resources describe "${S[name]}" --project="${S[project]}"
+                  --zone="${S[zone]}" --format='value(state.state)')
+  if $DRY_RUN; then
+    echo "# then, every ${HVG_POLL_SECONDS:-30} s for at most $1 minutes, until it says ACTIVE:"
+    quote "${describe[@]}"
+    return
+  fi
+  local deadline=$((SECONDS + $1 * 60)) state
+  while :; do
+    state=$("${describe[@]}") || die "could not describe the queued resource ${S[name]} (gcloud's message above)"
+    case "$state" in
+      ACTIVE) echo "# ${S[name]} is ACTIVE" >&2; return 0 ;;
+      FAILED | SUSPENDED | SUSPENDING)
+        die "the queued resource ${S[name]} is $state (preempted or refused); delete it and create it again: launch/tpu/recreate.sh with the same settings" ;;
+    esac
+    ((SECONDS < deadline)) ||
+      die "the queued resource ${S[name]} is still ${state:-in no state} after $1 minutes (capacity can take hours): wait longer with --wait_minutes, or watch '${describe[*]}' and run launch/tpu/setup.sh once it says ACTIVE"
+    echo "# ${S[name]}: $state, waiting..." >&2
+    sleep "${HVG_POLL_SECONDS:-30}"
+  done
+}

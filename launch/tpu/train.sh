@@ -18,5 +18,5 @@ check_tpu_settings
 [[ "${S[workdir]}" == gs://* ]] || die "--workdir=${S[workdir]}: the workers of a slice share no disk; give a gs:// path"
 
 # shellcheck disable=SC2046
-run gcloud compute tpus tpu-vm ssh "${S[name]}" $(tpu_flags) --worker=all --command="cd ~/hvg_jax && . ~/${S[venv]}/bin/activate && nohup $(main_command "${S[config]}" "${S[workdir]}") > ~/hvg_train.log 2>&1 &"
+run gcloud compute tpus tpu-vm ssh "${S[name]}" $(tpu_flags) --worker=all --command="cd ~/hvg_jax && . ~/${S[venv]}/bin/activate && nohup $(main_command "${S[config]}" "${S[workdir]}" tpu) > ~/hvg_train.log 2>&1 &"
 echo "# Follow it: launch/tpu/logs.sh --project=${S[project]} --zone=${S[zone]} --name=${S[name]}" >&2

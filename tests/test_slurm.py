@@ -1,0 +1,74 @@
+"""launch/gpu/slurm.sh as written, on a real SLURM (tests/helpers/local_slurm.py: one node,
+this machine, CPU tasks): both tasks join jax.distributed through JAX's SLURM detection and
+train; the signal SLURM sends before the time limit (--signal=B:USR1) makes them checkpoint
+and the job requeue itself; the requeued job resumes from that checkpoint."""
+
+import os
+import pathlib
+import re
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, subprocess_env
+
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+import local_slurm  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def _wait(what, condition, timeout, log=None):
+  deadline = time.time() + timeout
+  while not condition():
+    if time.time() > deadline:
+      tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+      pytest.fail(f"timed out waiting for {what}\n{tail}")
+    time.sleep(0.5)
+
+
+def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path):
+  try:
+    cluster = local_slurm.start(tmp_path / "slurm", cpus=os.cpu_count() or 2,
+                                memory_mb=4096)
+  except local_slurm.Unavailable as e:
+    pytest.skip(f"no local SLURM: {e}")
+  workdir = tmp_path / "work"
+  try:
+    # The tests' JAX settings (and compilation cache) for the job's tasks (sbatch --export=ALL).
+    env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=1",
+                         SLURM_CONF=cluster.env["SLURM_CONF"])
+    env = {k: v for k, v in env.items() if not k.startswith("HVG_")}
+    venv = sys.prefix if pathlib.Path(sys.prefix, "bin", "activate").exists() else ""
+    out = cluster.run(
+        "bash", str(REPO / "launch" / "gpu" / "slurm.sh"), "--nodes=1", "--gpus_per_node=0",
+        "--platform=cpu", "--tasks_per_node=2", "--cpus_per_task=1", f"--venv={venv}",
+        f"--log_dir={tmp_path}", "--config=configs/demo_level1.py:runlocal",
+        f"--workdir={workdir}", "--", "--config.train.num_steps=100000",
+        "--config.train.checkpoint_every=2", "--config.train.log_every=1",
+        "--config.train.sample_every=100000", "--config.sample.standing_passes=1", env=env)
+    (job,) = re.findall(r"Submitted batch job (\d+)", out)
+    log = tmp_path / f"hvg_jax-{job}.log"
+    text = lambda: log.read_text() if log.exists() else ""  # noqa: E731
+
+    # Two processes of one run, started by JAX's SLURM detection; a checkpoint written.
+    _wait("a checkpoint", lambda: any(p.name.isdigit() for p in
+                                       (workdir / "checkpoints").glob("*")), 150, log)
+    assert "Process 0 of 2 (SlurmCluster)" in text()
+    assert "Process 1 of 2 (SlurmCluster)" in text()
+
+    # What SLURM sends --save_before seconds before the time limit (--signal=B:USR1@s).
+    cluster.run("scancel", "--signal=USR1", "--batch", job)
+    _wait("the job to requeue", lambda: cluster.job(job).get("Restarts") == "1", 60, log)
+    stopped = re.findall(r"Stopped at step (\d+); the command resumes", text())
+    assert len(stopped) == 2 and stopped[0] == stopped[1], text()[-3000:]
+    step = int(stopped[0])
+    assert (workdir / "checkpoints" / str(step)).is_dir()
+    assert cluster.job(job)["JobState"] in ("PENDING", "REQUEUED", "RUNNING")
+
+    # SLURM holds a requeued job for two minutes; start it now.
+    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+    resumed = f"Training demo_level1 from step {step} to 100000 on 2 devices (2 processes)"
+    _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 150, log)
+    assert "(restart 1)" in text()
+  finally:
+    cluster.stop()  # the job's processes, then the daemons
