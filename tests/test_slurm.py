@@ -52,7 +52,7 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
 
     # Two processes of one run, started by JAX's SLURM detection; a checkpoint written.
     _wait("a checkpoint", lambda: any(p.name.isdigit() for p in
-                                       (workdir / "checkpoints").glob("*")), 150, log)
+                                       (workdir / "checkpoints").glob("*")), 300, log)
     assert "Process 0 of 2 (SlurmCluster)" in text()
     assert "Process 1 of 2 (SlurmCluster)" in text()
 
@@ -68,7 +68,7 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
     # SLURM holds a requeued job for two minutes; start it now.
     cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
     resumed = f"Training demo_level1 from step {step} to 100000 on 2 devices (2 processes)"
-    _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 150, log)
+    _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 300, log)
     assert "(restart 1)" in text()
   finally:
     cluster.stop()  # the job's processes, then the daemons
