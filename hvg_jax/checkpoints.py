@@ -15,9 +15,7 @@ import contextlib
 import logging
 import os
 import re
-import sys
 import time
-import warnings
 
 import jax
 import ml_collections
@@ -28,9 +26,8 @@ from etils import epath
 from flax import nnx
 
 from hvg_jax import config_lib
+from hvg_jax.layout import LevelDir
 from hvg_jax.errors import UserError
-
-CHECKPOINTS_DIR = "checkpoints"  # in a level's workdir (the layout: hvg_jax.level)
 
 # Fields that define what a checkpoint's arrays mean: a run may not resume with others.
 _ARCHITECTURE_FIELDS = ("level", "data.num_classes", "data.frames", "data.resolution",
@@ -80,47 +77,6 @@ def _one_line(e: BaseException) -> str:
   return text if len(text) <= 300 else text[:300] + " ..."
 
 
-class _QuietCheckpointing(logging.Filter):
-  """Orbax logs every step of every save at INFO; keep its warnings and errors, but the
-  one about a manager we opened read-only on purpose (reading a level's checkpoints) and
-  the echoes of a failure that reaches the command as one CheckpointError."""
-
-  def filter(self, record):
-    if record.name == "asyncio" and "exception was never retrieved" in str(record.msg):
-      return False  # the other reads or writes of a failed restore or save, collected late
-    if "/orbax/" not in record.pathname:
-      return True
-    # A failed save's threads each log the same traceback; the error reaches the command
-    # (CheckpointError), so their lines stay but not the tracebacks.
-    record.exc_info, record.exc_text = None, None
-    return (record.levelno >= logging.WARNING
-            and not str(record.msg).startswith("Given directory is read only"))
-
-
-def quiet_orbax_logging():
-  """For the commands: Orbax's warnings and errors, not its INFO lines."""
-  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
-  absl_logging.get_absl_handler().addFilter(_QuietCheckpointing())
-  previous = sys.unraisablehook
-
-  def unraisable(u):
-    # After a failed restore or save, TensorStore's callbacks into Orbax's finished event
-    # loop each print "Event loop is closed"; the failure itself is reported once.
-    if not (isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed"):
-      previous(u)
-
-  sys.unraisablehook = unraisable
-  # Their coroutines abandoned by the failure warn when collected, after the error line.
-  warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited",
-                          category=RuntimeWarning)
-
-
-def absolute(path) -> epath.Path:
-  """``path`` as an absolute path (Orbax needs one); URLs such as gs://... as they are."""
-  path = str(path)
-  return epath.Path(path if "://" in path else os.path.abspath(path))
-
-
 def _normalise(value):
   return list(value) if isinstance(value, tuple) else value
 
@@ -134,12 +90,13 @@ def config_differences(saved: dict, config: ml_collections.ConfigDict) -> dict:
 
 
 class Checkpoints:
-  """The checkpoints of one workdir (``workdir/checkpoints/<step>/{state,config}``)."""
+  """The checkpoints of one level's workdir (``<workdir>/checkpoints/<step>/{state,config}``)."""
 
-  def __init__(self, workdir, config: ml_collections.ConfigDict | None = None):
+  def __init__(self, workdir: LevelDir | str, config: ml_collections.ConfigDict | None = None):
     """With ``config`` (training) the directory is created and old checkpoints pruned;
     without it, the checkpoints are only read."""
-    self.directory = absolute(workdir) / CHECKPOINTS_DIR
+    self.workdir = LevelDir.of(workdir)
+    self.directory = self.workdir.checkpoints
     if config is None:
       options = ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
                                              create=False)
@@ -212,7 +169,7 @@ class Checkpoints:
 
   def _move_aside(self, step: int):
     """Moves the checkpoint of ``step`` to <workdir>/checkpoints_unreadable (process 0)."""
-    aside = self.directory.parent / "checkpoints_unreadable" / f"{step}.{int(time.time())}"
+    aside = self.workdir.checkpoints_unreadable / f"{step}.{int(time.time())}"
     if jax.process_index() == 0:
       aside.parent.mkdir(parents=True, exist_ok=True)
       (self.directory / str(step)).rename(aside)

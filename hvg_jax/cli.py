@@ -9,13 +9,14 @@ the command with one line naming it, not with the traceback of the parsing. In `
 
 import ast
 import contextlib
+import logging as std_logging
 import sys
+import warnings
 
 from absl import app, flags, logging
 
 from hvg_jax import runtime
 from hvg_jax.chain import levels as chain_levels
-from hvg_jax.checkpoints import quiet_orbax_logging
 from hvg_jax.errors import UserError
 
 
@@ -52,6 +53,40 @@ def parse_flags(argv: list[str]) -> list[str]:
       reason = str(value._error).strip().splitlines()[-1].strip()  # pylint: disable=protected-access
       sys.exit(f"error: --{name}: the config file could not be loaded ({reason})")
   return argv
+
+
+class _QuietCheckpointing(std_logging.Filter):
+  """Orbax logs every step of every save at INFO; keep its warnings and errors, but the
+  one about a manager we opened read-only on purpose (reading a level's checkpoints) and
+  the echoes of a failure that reaches the command as one CheckpointError."""
+
+  def filter(self, record):
+    if record.name == "asyncio" and "exception was never retrieved" in str(record.msg):
+      return False  # the other reads or writes of a failed restore or save, collected late
+    if "/orbax/" not in record.pathname:
+      return True
+    # A failed save's threads each log the same traceback; the error reaches the command
+    # (CheckpointError), so their lines stay but not the tracebacks.
+    record.exc_info, record.exc_text = None, None
+    return (record.levelno >= std_logging.WARNING
+            and not str(record.msg).startswith("Given directory is read only"))
+
+
+def quiet_orbax_logging():
+  """For the commands: Orbax's warnings and errors, not its INFO lines."""
+  logging.get_absl_handler().addFilter(_QuietCheckpointing())
+  previous = sys.unraisablehook
+
+  def unraisable(u):
+    # After a failed restore or save, TensorStore's callbacks into Orbax's finished event
+    # loop each print "Event loop is closed"; the failure itself is reported once.
+    if not (isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed"):
+      previous(u)
+
+  sys.unraisablehook = unraisable
+  # Their coroutines abandoned by the failure warn when collected, after the error line.
+  warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited",
+                          category=RuntimeWarning)
 
 
 def start(argv: list[str]):

@@ -26,15 +26,19 @@ import dataclasses
 import json
 import pathlib
 import sys
+import types
 
 import jax
 from absl import app, flags, logging
 
 from hvg_jax import cli, runtime
 from hvg_jax.errors import UserError
-from hvg_jax.eval import embed, folder, frechet, i3d_weights, inception_score, real_data
+from hvg_jax.eval import embed, folder, i3d_weights, real_data
+from hvg_jax.eval.metrics import METRICS as REGISTRY
+from hvg_jax.eval.metrics import Context
 
-METRICS = ("fvd", "fid", "is")
+# The registered metrics of I3D's embeddings (fvd, fid, is).
+METRICS = tuple(name for name, m in REGISTRY.items() if m.needs_i3d)
 PROTOCOL = "fvd_reference"  # what the cache key and metrics.json say the numbers follow
 
 _REAL = flags.DEFINE_string("real", None, "Folder of real videos (FVD, FID).")
@@ -70,7 +74,7 @@ def _check_flags() -> list[str]:
     raise FlagError(f"--num_clips={_NUM_CLIPS.value}: at least 2 (a covariance)")
   if _BATCH.value < 1 or _IS_SPLITS.value < 1:
     raise FlagError("--batch_per_device and --is_splits: at least 1")
-  if _REAL.value is None and any(m != "is" for m in metrics):
+  if _REAL.value is None and any(REGISTRY[m].compares_with_real for m in metrics):
     raise FlagError("--real: FVD and FID compare with a folder of real videos "
                          "(--metrics=is needs none)")
   return metrics
@@ -95,19 +99,21 @@ def real_embeddings(directory, embedder, weights_id: str) -> tuple[dict, dict]:
 
 
 def scores(metrics, fake: dict, real: dict | None) -> dict:
+  """The registered metrics ``metrics`` of the --fake clips' embeddings against the
+  --real ones', in the registry's order."""
+  # At least 2 clips a part (a part of one clip scores exactly 1).
+  splits = max(1, min(_IS_SPLITS.value, len(fake["logits"]) // 2))
+  settings = types.SimpleNamespace(is_splits=splits)
   out = {}
-  for name, key in (("fvd", "logits"), ("fid", "features")):
-    if name in metrics:
-      out[name] = frechet.distance(frechet.fit(fake[key]), frechet.fit(real[key]))
-  if "is" in metrics:
-    # At least 2 clips a part (a part of one clip scores exactly 1).
-    splits = max(1, min(_IS_SPLITS.value, len(fake["logits"]) // 2))
-    if splits < _IS_SPLITS.value:
-      logging.warning("IS over %d parts, not --is_splits=%d: %d clips.", splits,
-                      _IS_SPLITS.value, len(fake["logits"]))
-    out["is"], out["is_std"] = inception_score.inception_score(
-        inception_score.softmax(fake["logits"]), splits)
-    out["is_splits"] = splits
+  for name, metric in REGISTRY.items():
+    if name not in metrics:
+      continue
+    out.update(metric.result(None, Context(settings, [], i3d=fake, real_i3d=real)))
+    if "is_splits" in metric.fields:  # --is_splits, perhaps fewer
+      if splits < _IS_SPLITS.value:
+        logging.warning("%s over %d parts, not --is_splits=%d: %d clips.", name.upper(),
+                        splits, _IS_SPLITS.value, len(fake["logits"]))
+      out["is_splits"] = splits
   return out
 
 

@@ -2,13 +2,9 @@
 
 In memory a level is a ``FrozenLevel``: its config and its sampling generator split into
 parameters and per-timestep standing statistics (which sampling slices, resizes and
-recomputes). On disk a level lives in its workdir:
-
-  <workdir>/checkpoints/<step>   the training state (hvg_jax.checkpoints), with its config
-  <workdir>/generator/<step>     the finished level: its sampling generator (the EMA one
-                                 when kept) with standing statistics for its whole video,
-                                 a one-level export
-  <workdir>/best/                the best generator by an evaluation metric (hvg_jax.eval.best)
+recomputes). On disk a level lives in its workdir (hvg_jax.layout): its training
+checkpoints, and once finished its sampling generator (the EMA one when kept) with standing
+statistics for its whole video, saved as a one-level export.
 
 A level is finished when its newest checkpoint has a generator saved at the same step.
 Exports (``hvg_jax.export``) hold the generators of several levels in one Orbax checkpoint.
@@ -24,11 +20,9 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from hvg_jax import config_lib, models, runtime
-from hvg_jax.checkpoints import CHECKPOINTS_DIR, Checkpoints, absolute
+from hvg_jax.checkpoints import Checkpoints
+from hvg_jax.layout import LevelDir, absolute
 from hvg_jax.layers import StandingStat, reset_standing_stats
-
-GENERATOR_DIR = "generator"
-BEST_DIR = "best"
 
 
 class ChainError(config_lib.ConfigError):
@@ -103,18 +97,18 @@ def generator_state(level: FrozenLevel) -> nnx.State:
   return nnx.state(nnx.merge(level.graphdef, level.params, level.stats))
 
 
-def finished_steps(workdir) -> list[int]:
+def finished_steps(workdir: LevelDir | str) -> list[int]:
   """Steps at which the level in ``workdir`` saved its finished generator, oldest first."""
-  directory = absolute(workdir) / GENERATOR_DIR
+  directory = LevelDir.of(workdir).generators
   if not directory.exists():
     return []
   return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
 
 
-def status(workdir) -> tuple[int | None, int | None, dict | None]:
+def status(workdir: LevelDir | str) -> tuple[int | None, int | None, dict | None]:
   """(latest checkpoint step, step of the newest finished generator, saved config)."""
-  path = absolute(workdir)
-  if not (path / CHECKPOINTS_DIR).exists():
+  path = LevelDir.of(workdir)
+  if not path.is_level():
     return None, None, None
   checkpoints = Checkpoints(path)
   try:
@@ -133,21 +127,20 @@ def is_finished(workdir, num_steps: int | None = None) -> bool:
   return latest is not None and finished == latest and latest >= (num_steps or 0)
 
 
-def save_finished(workdir, level: FrozenLevel, step: int):
+def save_finished(workdir: LevelDir, level: FrozenLevel, step: int):
   """Finishes the level: saves its sampling generator, with the standing statistics for its
-  whole video, as ``workdir/generator/<step>`` (a one-level export) and removes older
-  ones."""
-  path = absolute(workdir) / GENERATOR_DIR
-  write_export(path / str(step), [level], step=step, overwrite=True)
+  whole video, as the workdir's generator of ``step`` (a one-level export) and removes
+  older ones."""
+  write_export(workdir.generator(step), [level], step=step, overwrite=True)
   if jax.process_index() == 0:
     for old in finished_steps(workdir):
       if old != step:
-        (path / str(old)).rmtree()
+        workdir.generator(old).rmtree()
 
 
-def load_workdir(path, sharding=None) -> FrozenLevel:
+def load_workdir(path: LevelDir | str, sharding=None) -> FrozenLevel:
   """The finished level trained in workdir ``path``, or ChainError saying what is missing."""
-  path = absolute(path)
+  path = LevelDir.of(path)
   latest, finished, saved = status(path)
   if latest is None:
     raise ChainError(f"no level was trained in {path} (it has no checkpoints): train that "
@@ -157,7 +150,7 @@ def load_workdir(path, sharding=None) -> FrozenLevel:
     raise ChainError(
         f"the level in {path} ({name}) is unfinished: {latest} of {num_steps} steps. Run "
         "the command that trained it (or its chain's command) again to finish it.")
-  (level,) = load_export(path / GENERATOR_DIR / str(finished), sharding)
+  (level,) = load_export(path.generator(finished), sharding)
   level.source = f"{path} (step {finished})"
   return level
 

@@ -19,10 +19,11 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hvg_jax import accelerator, checkpoints, cli, compilation_cache, config_lib, distributed
+from hvg_jax import accelerator, cli, compilation_cache, config_lib, distributed
 from hvg_jax.chain.sample_files import write_index, write_samples
 from hvg_jax.chain.sampler import stream_chain
 from hvg_jax.eval import evaluation, i3d_weights
+from hvg_jax.layout import ChainDir, RunDir
 from hvg_jax.train import trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Level or chain config file.",
@@ -35,17 +36,17 @@ def main(argv):
   with cli.user_errors():
     distributed.initialize()
     accelerator.check()
-    compilation_cache.enable(f"{checkpoints.absolute(_WORKDIR.value)}/compilation_cache")
+    compilation_cache.enable(str(RunDir(_WORKDIR.value).compilation_cache))
   config = _CONFIG.value
   with cli.user_errors():
     if config_lib.is_chain(config):
       prepare = _prepare_command(sys.argv[1:])
       # Before training: data and evaluation settings that cannot work fail now.
       trainer.check_chain_data(config, prepare=prepare)
-      _chain_eval_settings(config, prepare=prepare)
-      dirs = trainer.train_chain(config, _WORKDIR.value)
+      eval_settings = _chain_eval_settings(config, prepare=prepare)
+      dirs = trainer.train_chain(config, ChainDir(_WORKDIR.value))
       if dirs:
-        _sample_chain(config, dirs)
+        _sample_chain(config, ChainDir(_WORKDIR.value), dirs, eval_settings)
     else:
       trainer.train(config, _WORKDIR.value)
 
@@ -62,7 +63,11 @@ def _prepare_command(args: list[str]) -> str:
 
 def _chain_eval_settings(chain, *, prepare=None):
   """The chain's final evaluation (evaluation.chain_settings), fitted to the top level's
-  data; None when chain.eval.metrics is empty."""
+  data; None when chain.eval.metrics is empty. Computed once, before training, when each
+  level's evaluation during training is checked too."""
+  for level in config_lib.chain_levels(chain):
+    if level.eval.every_steps:
+      evaluation.check_level(level)
   settings = evaluation.chain_settings(chain)
   if settings is None:
     return None
@@ -73,19 +78,19 @@ def _chain_eval_settings(chain, *, prepare=None):
   return settings
 
 
-def _sample_chain(chain, dirs):
+def _sample_chain(chain, chain_dir: ChainDir, dirs, eval_settings):
   """Samples the trained chain's whole videos into <workdir>/samples, then evaluates it
-  (chain.eval): metrics.json, a table in the log and on the page."""
+  with ``eval_settings`` (_chain_eval_settings; None: not): metrics.json, a table in the
+  log and on the page."""
   mesh, levels = cli.load_chain(dirs)
   top = levels[-1].config
   lengths, chunks = stream_chain(levels, num_videos=top.train.num_samples, seed=top.seed,
                                  mesh=mesh, progress=jax.process_index() == 0)
-  output = dirs[0].parent / "samples"
+  output = chain_dir.samples
   settings = f"{chain.name}: {len(levels)} levels, seed {top.seed}"
   index = write_samples(output, levels, lengths, chunks, settings=settings)
   if index is not None:
     logging.info("Samples of the whole chain: %s", index)
-  eval_settings = evaluation.chain_settings(chain)
   if eval_settings is None:
     return
   eval_settings = evaluation.checked(eval_settings, levels)

@@ -22,6 +22,7 @@ from ml_collections import config_flags
 from hvg_jax import cli
 from hvg_jax.data import datasets
 from hvg_jax.data.prepare import AlreadyPreparedError, needs, prepare, summary
+from hvg_jax.eval.metrics import METRICS
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "A chain or level config: prepare what it reads (the data set, size and "
@@ -47,7 +48,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   with cli.user_errors():
-    wanted = needs(_CONFIG.value) if _CONFIG.value is not None else dict(
+    wanted = needs(_CONFIG.value, METRICS) if _CONFIG.value is not None else dict(
         dataset=_DATASET.value, data_dir=None, size=128, clip_frames=100,
         class_from_folder=False)
   given = dict(dataset=_DATASET.value, data_dir=_DATA_DIR.value, size=_SIZE.value,

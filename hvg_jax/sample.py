@@ -21,8 +21,9 @@ import os
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import checkpoints, cli, compilation_cache
+from hvg_jax import cli, compilation_cache, layout
 from hvg_jax.chain import levels as chain_levels
+from hvg_jax.chain.plan import SamplingError
 from hvg_jax.chain.sample_files import GIF_FRAMES, write_samples
 from hvg_jax.chain.sampler import chunk_memory_budget, stream_chain
 from hvg_jax.level import ChainError
@@ -61,10 +62,21 @@ _GIF_FRAMES = flags.DEFINE_integer("gif_frames", GIF_FRAMES, "Frames of the GIF 
                                    "(the MP4s have every frame).")
 
 
+# The sampler's settings as this command names them (its errors are facts about a setting).
+FLAGS = {"frames": "--frames", "window": "--standing_window", "label": "--label",
+         "num_videos": "--num_videos", "passes": "--standing_passes",
+         "batch": "--standing_batch"}
+
+
+def in_flags(e: SamplingError) -> ChainError:
+  """The sampler's error ``e`` as the command says it: its setting named by its flag."""
+  return ChainError(e.message(FLAGS.get(e.setting)))
+
+
 def _cache_dir():
   if _STATS_CACHE.value is not None:
     return _STATS_CACHE.value or None
-  return checkpoints.absolute(chain_levels.split_paths(_CHAIN.value)[-1])
+  return layout.absolute(chain_levels.split_paths(_CHAIN.value)[-1])
 
 
 def _chunk_memory():
@@ -84,11 +96,14 @@ def main(argv):
     chunk_memory = _chunk_memory()
     compilation_cache.enable(os.path.expanduser("~/.cache/hvg_jax/compilation"))
     mesh, levels = cli.load_chain(_CHAIN.value)
-    lengths, chunks = stream_chain(
-        levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value, sigma=_SIGMA.value,
-        seed=_SEED.value, label=_LABEL.value, passes=_PASSES.value, batch=_BATCH.value,
-        window=_WINDOW.value, mesh=mesh, progress=jax.process_index() == 0,
-        cache_dir=_cache_dir(), chunk_memory=chunk_memory)
+    try:
+      lengths, chunks = stream_chain(
+          levels, frames=_FRAMES.value, num_videos=_NUM_VIDEOS.value, sigma=_SIGMA.value,
+          seed=_SEED.value, label=_LABEL.value, passes=_PASSES.value, batch=_BATCH.value,
+          window=_WINDOW.value, mesh=mesh, progress=jax.process_index() == 0,
+          cache_dir=_cache_dir(), chunk_memory=chunk_memory)
+    except SamplingError as e:
+      raise in_flags(e) from None
   settings = (f"--chain={_CHAIN.value} --frames={lengths[-1]} "
               f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} --seed={_SEED.value}")
   index = write_samples(_OUTPUT.value, levels, lengths, chunks, fps=_FPS.value,

@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from conftest import PYTHON, REPO, subprocess_env
 
 
@@ -11,6 +13,7 @@ def _benchmark(*args):
                         capture_output=True, text=True, env=subprocess_env(), timeout=600)
 
 
+@pytest.mark.slow
 def test_benchmark_of_an_upsampling_level_and_its_chain(tmp_path):
   out = _benchmark("--config=configs/demo.py:runlocal", "--level=2", "--batch_per_device=4",
                    "--steps=2", f"--output={tmp_path / 'bench.json'}")

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import test_chain_plan
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib, models, runtime, video_io
 from hvg_jax import level as level_lib
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import levels as chain_levels
 from hvg_jax.chain import sample_files, stats_cache
-from hvg_jax.chain import sampler as sampler_lib
+from hvg_jax.chain import plan as plan_lib
+from hvg_jax.chain import progress as progress_lib
 from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain, stream_chain
 from hvg_jax.level import stats_frames
 from hvg_jax.checkpoints import Checkpoints
@@ -76,6 +78,8 @@ def test_chunked_upsampling_equals_one_pass_over_the_whole_video(ssw_levels, mon
   top = ssw_levels[-1]
   margin = gen.input_margin(top)
   assert margin == 3  # radius 6 output frames (3 units x 2 kernel-3 temporal convs) at 2x
+  # What the plan sees of them is what tests/test_chain_plan.py plans without them.
+  assert [plan_lib.LevelGeometry.of(lv) for lv in ssw_levels] == test_chain_plan.ssw_geometry()
   assert len(gen.chunks(50, top.shapes.input_train_frames, margin)[1]) == 9
   zs, videos = _videos(ssw_levels)
   assert [v.shape[1:3] for v in videos] == [(25, 8), (50, 16), (100, 32)]
@@ -93,7 +97,7 @@ def test_standing_statistics_in_chunks_equal_a_whole_pass(ssw_levels):
   top = ssw_levels[-1]
   zs, videos = _videos(ssw_levels, seed=2)
   sampler = ChainSampler(ssw_levels, progress=False, chunk_memory=1)
-  chunked = sampler._pass_statistics(2, 100, zs, None, [lv.stats for lv in ssw_levels])
+  chunked = sampler.pass_statistics(2, 100, zs, None, [lv.stats for lv in ssw_levels])
   whole = gen.batch_statistics(top, top.params, 100, zs[2], jnp.asarray(videos[1]), None)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
                chunked, jax.device_get(whole))
@@ -112,12 +116,13 @@ def test_level1_made_in_pieces_is_level1_made_at_once(ssw_levels):
   whole = gen.generate(level1, level1.params, stats, zs[0], None, None)
   (pieces,) = sampler.videos([stats], zs, None)
   np.testing.assert_allclose(pieces, whole, atol=1e-6)
-  in_pieces = sampler._pass_statistics(0, 60, zs, None, [])
+  in_pieces = sampler.pass_statistics(0, 60, zs, None, [])
   at_once = gen.batch_statistics(level1, level1.params, 60, zs[0], None, None)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                in_pieces, jax.device_get(at_once))
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_below(ssw_levels):
   zs, videos = _videos(ssw_levels, seed=3)
@@ -136,17 +141,21 @@ def test_windows_are_the_frames_of_the_whole_video_from_chunks_of_the_levels_bel
   assert "3x24x16x16x3xf32" in text and "3x50x16x16x3" not in text
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_chunks_are_as_long_as_the_memory_budget_allows_whatever_the_length(ssw_levels):
   top = ssw_levels[-1]
   window, margin = top.shapes.input_train_frames, gen.input_margin(top)
-  one_window = ChainSampler(ssw_levels, progress=False)._memory(2, "sample", 2,
-                                                                window + 2 * margin)
+  one_window = ChainSampler(ssw_levels, progress=False).memory(2, "sample", 2,
+                                                               window + 2 * margin)
   budget = int(2.5 * one_window)
   sampler = ChainSampler(ssw_levels, progress=False, chunk_memory=budget)
   chunk = sampler.chunk(2, "sample", 2, 4 * window)
   assert chunk > window and chunk == sampler.chunk(2, "sample", 2, 16 * window)
-  assert sampler._memory(2, "sample", 2, chunk + 2 * margin) <= budget
+  assert sampler.memory(2, "sample", 2, chunk + 2 * margin) <= budget
+  # The plan's chunks are these, and its level 3 runs the program measured.
+  plan = sampler.plan_sample(level_lengths(ssw_levels, 16 * 12), 2)
+  assert plan.runs[2].chunk == chunk and plan.runs[2].memory <= budget
   # A whole pass would take more the longer the video; with the memory for it, a short
   # video is one chunk.
   def one_pass(n):
@@ -165,6 +174,7 @@ def test_chunks_are_as_long_as_the_memory_budget_allows_whatever_the_length(ssw_
   assert all(np.isfinite(v).all() and v.std() > 0 for v in videos)
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_windowed_standing_statistics_are_a_short_videos_stretched(ssw_levels):
   """With a 48-frame window, the upsamplers' passes run on a 48-frame top video: the
@@ -191,8 +201,8 @@ def test_windowed_standing_statistics_are_a_short_videos_stretched(ssw_levels):
         same(b[2 * n - tail:], a[n - tail:])
         same(b[n - tail:2 * n - tail], np.broadcast_to(a[n // 2:n - tail].mean(0),
                                                        (n,) + a.shape[1:]))
-  work = [sampler._work(lambda w=w: sampler.standing_statistics(
-      lengths, window=w, **settings))[0] for w in (0, 48)]
+  work = [sampler.plan_statistics(lengths, window=w, passes=2, batch=2,
+                                  recompute=[0, 1, 2]).units for w in (0, 48)]
   assert work[1] < 0.7 * work[0]
   with pytest.raises(level_lib.ChainError, match="must be more than twice that"):
     sampler.standing_statistics(lengths, window=24, **settings)
@@ -202,6 +212,7 @@ def test_windowed_standing_statistics_are_a_short_videos_stretched(ssw_levels):
   assert all(a is lv.stats for a, lv in zip(stored, ssw_levels))
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_one_progress_bar_counts_the_whole_job(ssw_levels, monkeypatch):
   """Standing statistics and sampling on one bar, whose total (counted before the job
@@ -222,7 +233,7 @@ def test_one_progress_bar_counts_the_whole_job(ssw_levels, monkeypatch):
     def close(self):
       self.closed = True
 
-  monkeypatch.setattr(sampler_lib, "tqdm", Bar)
+  monkeypatch.setattr(progress_lib, "tqdm", Bar)
   _, chunks = stream_chain(ssw_levels, frames=96, num_videos=2, passes=2, batch=2,
                            window=48, chunk_memory=1)
   assert len(bars) == 1 and 0 < bars[0].n < bars[0].total  # the statistics done
@@ -232,6 +243,7 @@ def test_one_progress_bar_counts_the_whole_job(ssw_levels, monkeypatch):
   assert bar.closed and bar.n == pytest.approx(bar.total)
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_streamed_files_equal_the_whole_videos(ssw_levels, tmp_path):
   """The chunks written as they come (three levels: the middle one made chunk by chunk as
@@ -259,6 +271,7 @@ def test_streamed_files_equal_the_whole_videos(ssw_levels, tmp_path):
   assert "the GIFs show the first 10 frames" in (tmp_path / "index.html").read_text()
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_streaming_holds_no_more_host_memory_for_a_longer_video(ssw_levels):
   """Peak traced host memory while the pieces and chunks of 4x and 16x the training length
@@ -282,6 +295,7 @@ def test_streaming_holds_no_more_host_memory_for_a_longer_video(ssw_levels):
   assert abs(long - short) < 0.05 * top_video, (short, long, top_video)
 
 
+@pytest.mark.slow
 @ON_SSW_LEVELS
 def test_standing_statistics_are_kept_next_to_the_chain_and_reused(ssw_levels, tmp_path,
                                                                    monkeypatch):
@@ -350,6 +364,7 @@ def demo_chain(tmp_path_factory):
   return workdir, subprocess.CompletedProcess(proc.args, returncode, "", "".join(lines)), before
 
 
+@pytest.mark.slow
 @ON_DEMO_CHAIN
 def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   workdir, out, before = demo_chain
@@ -395,6 +410,7 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   assert "Training level" not in again.stderr
 
 
+@pytest.mark.slow
 @ON_DEMO_CHAIN
 def test_a_chain_stops_at_a_level_that_stopped_early(demo_chain, tmp_path, monkeypatch):
   """A preempted level (train returns before its end) ends the chain command there; the
@@ -412,6 +428,7 @@ def _level2(workdir, **model):
   return config
 
 
+@pytest.mark.slow
 @ON_DEMO_CHAIN
 def test_level2_steps_on_windows_of_level1_videos(demo_chain):
   workdir = demo_chain[0]
@@ -449,6 +466,7 @@ def test_level2_steps_on_windows_of_level1_videos(demo_chain):
                demo_chain[2])
 
 
+@pytest.mark.slow
 @ON_DEMO_CHAIN
 def test_the_ablations_are_config_switches(demo_chain):
   """HVG 5.4: no matching discriminator; a shorter window."""
@@ -466,6 +484,7 @@ def test_the_ablations_are_config_switches(demo_chain):
   assert "d_fake/matching" not in metrics and np.isfinite(float(metrics["d_loss"]))
 
 
+@pytest.mark.slow
 @ON_DEMO_CHAIN
 def test_export_then_sample_from_the_export_alone_in_a_fresh_process(demo_chain, tmp_path):
   workdir = demo_chain[0]
@@ -498,6 +517,7 @@ def _unfinished_level1(path, steps_done=1, num_steps=3):
   checkpoints.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case,message", [
     ("empty", "config.lower_levels: level 2 (demo_level2) trains on videos of the frozen"),
     ("missing", "does not exist: name the workdir"),

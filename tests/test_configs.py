@@ -46,6 +46,12 @@ CHAINS = [
 ]
 
 
+# The fast tier (-m "not slow") checks the two cheapest paper configurations, a level 1 and
+# an upsampling level; the full suite checks them all.
+FAST = ("ssw_bdd_level1", "ssw_bdd_level2")
+PAPER_NAMES = [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(PAPER)]
+
+
 def _load(name, arg=None):
   return config_lib.load_config(CONFIG_DIR / f"{name}.py", arg)
 
@@ -90,7 +96,7 @@ def _generate(g, z, low, labels):
   return g(z, low, labels) if low is not None else g(z, labels)
 
 
-@pytest.mark.parametrize("name", sorted(PAPER))
+@pytest.mark.parametrize("name", PAPER_NAMES)
 def test_paper_config_at_full_size(name):
   """Builds G and the Ds at the paper's size abstractly and checks every shape."""
   c = _load(name)
@@ -122,7 +128,7 @@ def test_paper_config_at_full_size(name):
   assert g_ch * max(g_m) in widths
 
 
-@pytest.mark.parametrize("name", sorted(PAPER))
+@pytest.mark.parametrize("name", PAPER_NAMES)
 def test_tiny_version_runs_forward_and_backward(name):
   c = _load(name, "runlocal")
   s = config_lib.level_shapes(c)
@@ -257,6 +263,7 @@ def test_unknown_config_argument_is_an_error():
     _load("bdd_level1", "tiny")
 
 
+@pytest.mark.slow
 def test_describe_prints_sizes_without_allocating():
   """describe on the paper-size BDD level 3 through the command line, as a user runs it."""
   out = subprocess.run(

@@ -321,6 +321,7 @@ def moving_stripes(n=40, height=48, width=64, speed=1):
   return frames
 
 
+@pytest.mark.slow
 def test_your_own_videos_in_two_commands(tmp_path):
   """The README's "Train on your own videos": the chain command first says how to prepare
   the folder (for the whole chain, naming the level) and leaves no workdir; that command

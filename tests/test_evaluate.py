@@ -48,6 +48,7 @@ def _evaluate(*args, **env):
                         capture_output=True, text=True, env=subprocess_env(**env), timeout=900)
 
 
+@pytest.mark.slow
 @ON_RANDOM_CHAIN
 def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
     random_chain, tiny_weights, tmp_path):
@@ -87,6 +88,7 @@ def test_the_evaluate_command_scores_a_chain_and_caches_the_real_statistics(
   np.testing.assert_allclose([m2["fvd"], m2["fid"]], [m["fvd"], m["fid"]], rtol=1e-6)
 
 
+@pytest.mark.slow
 @ON_RANDOM_CHAIN
 def test_without_a_weights_file_fvd_uses_the_package_and_psd_needs_none(random_chain,
                                                                           tmp_path):
@@ -115,6 +117,7 @@ def test_without_a_weights_file_fvd_uses_the_package_and_psd_needs_none(random_c
                                      "grounding/level2_ratio"}
 
 
+@pytest.mark.slow
 def test_fvd_tells_real_clips_from_structureless_ones(tiny_weights):
   """Two draws of real clips are far closer than real clips and the same pixels shuffled
   (16 clips a side: about 9x, as with 32)."""
@@ -170,9 +173,10 @@ def test_settings_come_from_config_protocol_and_flags():
   assert s.metrics == ("psd", "grounding")
   config.eval.clip_frames = 8
   with pytest.raises(config_lib.ConfigError, match="at least 9 frames"):
-    config_lib.validate(config)
+    evaluation.check_level(config)
 
 
+@pytest.mark.slow
 def test_training_evaluates_and_keeps_the_best_generator(tiny_weights, tmp_path):
   """A level evaluated every 5 of 10 steps: metrics per evaluation, the best one's
   generator saved and loadable, and the best kept across runs (compared by FVD)."""

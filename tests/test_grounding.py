@@ -5,6 +5,7 @@ ratio about 1 against shuffled pairs) to following it."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR
@@ -14,6 +15,8 @@ from hvg_jax.eval import grounding, real_data
 from hvg_jax.layers import sampling_view
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+
+pytestmark = pytest.mark.slow  # trains a level
 
 
 def tiny_level2(**fields):

@@ -22,6 +22,7 @@ def _steps(workdir):
   return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
 
 
+@pytest.mark.slow
 def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
   # Run from elsewhere with a relative workdir, as a user would.
   out = _main(f"--config={REPO / 'configs' / 'demo_level1.py'}:runlocal", "--workdir=run",
@@ -80,6 +81,7 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
   assert out.returncode != 0 and "is not a writable directory" in out.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_the_command_resumes(tmp_path):
   """A SIGTERM mid-run (as a cluster's preemption sends) saves the step reached and exits
   cleanly; the same command then continues from that step."""

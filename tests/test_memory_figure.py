@@ -31,6 +31,7 @@ def _lowered(level1_frames):
           train_step.inputs.lower(lower, state.step).as_text())
 
 
+@pytest.mark.slow
 def test_the_update_is_the_same_program_whatever_the_lower_video_length():
   update_short, inputs_short = _lowered(8)
   update_long, inputs_long = _lowered(64)

@@ -11,11 +11,13 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import PYTHON, REPO, saved_demo_level1_state, subprocess_env
 from hvg_jax.checkpoints import Checkpoints
 
 CONFIG = "configs/demo_level1.py:runlocal"  # batch 4: 2 per process
+pytestmark = pytest.mark.slow  # two training processes
 
 
 def _free_port() -> int:

@@ -4,6 +4,7 @@ vectors, BatchNorm statistics and losses stays close to float32 over a few steps
 import jax
 import jax.numpy as jnp
 import optax
+import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR
@@ -11,6 +12,8 @@ from hvg_jax import config_lib, runtime
 from hvg_jax.programs import synthetic_batch
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+
+pytestmark = pytest.mark.slow  # compiles training updates
 
 
 def _run(config, steps=3):

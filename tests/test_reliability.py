@@ -77,6 +77,7 @@ def _empty(step_dir):
 DAMAGES = [_truncate_data, _garbage_manifest, _delete_metadata, _garbage_config, _empty]
 
 
+@pytest.mark.slow
 def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_it(
     finished_run, tmp_path):
   """The command, end to end, on one kind of damage (the next test covers each kind)."""
@@ -108,6 +109,7 @@ def _restore_latest(workdir):
   return step, jax.device_get(nnx.to_pure_dict(state))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__[1:])
 def test_each_kind_of_damage_is_moved_aside_and_the_checkpoint_before_restores(
     finished_run, tmp_path, damage, caplog):
@@ -123,6 +125,7 @@ def test_each_kind_of_damage_is_moved_aside_and_the_checkpoint_before_restores(
   _assert_samesaved_demo_level1_state(state, saved_demo_level1_state(finished_run[0], 4))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_its_commit_metadata_still_restores(finished_run, tmp_path):
   uninterrupted, final = finished_run
   workdir = tmp_path / "run"
@@ -134,6 +137,7 @@ def test_a_checkpoint_without_its_commit_metadata_still_restores(finished_run, t
   assert not (workdir / "checkpoints_unreadable").exists()
 
 
+@pytest.mark.slow
 def test_when_no_checkpoint_restores_the_run_stops_and_keeps_them(finished_run, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(finished_run[0], workdir)
@@ -147,6 +151,7 @@ def test_when_no_checkpoint_restores_the_run_stops_and_keeps_them(finished_run, 
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2", "4", "6"]
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(finished_run,
                                                                              tmp_path):
   uninterrupted, final = finished_run
@@ -170,6 +175,7 @@ def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(fin
   _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):
   workdir = tmp_path / "run"
   workdir.mkdir()
@@ -186,21 +192,21 @@ def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):
       assert not (workdir / "checkpoints").exists()
   finally:
     workdir_lock.release(lock)
-  assert not (workdir / workdir_lock.LOCK_FILE).exists()
+  assert not (workdir / "run.lock").exists()
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
   gone = subprocess.Popen(["true"])
   gone.wait()
-  (tmp_path / workdir_lock.LOCK_FILE).write_text(json.dumps(
+  (tmp_path / "run.lock").write_text(json.dumps(
       {"host": socket.gethostname(), "pid": gone.pid, "started": "then", "command": "x"}))
   with workdir_lock.held(tmp_path):
-    holder = json.loads((tmp_path / workdir_lock.LOCK_FILE).read_text())
+    holder = json.loads((tmp_path / "run.lock").read_text())
     assert holder["pid"] == os.getpid()
   assert f"pid {gone.pid}" in caplog.text and "a run that is gone" in caplog.text
-  assert not (tmp_path / workdir_lock.LOCK_FILE).exists()
+  assert not (tmp_path / "run.lock").exists()
   # Another host's lock cannot be checked from here: an error that says how to remove it.
-  (tmp_path / workdir_lock.LOCK_FILE).write_text(json.dumps(
+  (tmp_path / "run.lock").write_text(json.dumps(
       {"host": "elsewhere", "pid": 1, "started": "then", "command": "x"}))
   with pytest.raises(workdir_lock.WorkdirLockedError, match="if that run is gone, delete"):
     workdir_lock.acquire(tmp_path)

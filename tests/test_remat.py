@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR
@@ -10,6 +11,8 @@ from hvg_jax.programs import random_levels, synthetic_batch
 from hvg_jax.chain import generate as gen
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+
+pytestmark = pytest.mark.slow  # compiles training updates
 
 
 def _step(config, lower_configs):

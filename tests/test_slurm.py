@@ -16,6 +16,8 @@ from conftest import REPO, subprocess_env
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 import local_slurm  # noqa: E402  pylint: disable=wrong-import-position
 
+pytestmark = pytest.mark.slow  # a SLURM job that trains
+
 
 def _wait(what, condition, timeout, log=None):
   deadline = time.time() + timeout

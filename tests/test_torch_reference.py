@@ -174,6 +174,7 @@ def _jax_draws(config, lower_levels, step, batch):
   return draws
 
 
+@pytest.mark.slow
 def test_one_training_iteration_equals_hvg_jax():
   """hvg_jax's jitted step and the torch trainer from the same weights and draws: the
   same losses and gradient norms, and the same parameters and spectral-norm vectors
@@ -269,6 +270,7 @@ def test_a_torch_iteration_runs_and_changes_only_the_trained_networks():
     assert all(p.grad is None and not p.requires_grad for p in lower.parameters())
 
 
+@pytest.mark.slow
 def test_the_benchmark_script_times_jax_and_torch_in_one_run(tmp_path):
   """JAX and torch eager on the tiny chain. torch.compile is left out here: inductor
   compiles 8 graphs (G and D with and without gradients, their backward passes, level 1)

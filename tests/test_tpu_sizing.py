@@ -79,6 +79,7 @@ except jax.errors.JaxRuntimeError as e:
   assert needed >= 32 * 2 ** 30  # its 16 GiB argument and 16 GiB output, per chip
 
 
+@pytest.mark.slow
 @needs_libtpu
 def test_a_tiny_level_compiles_for_a_two_host_tpu_slice(tmp_path):
   """The real TPU compiler, v5p-16 (8 chips over 2 hosts): the batch split over every chip

@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib, runtime
 from hvg_jax import level as level_lib
 from hvg_jax.checkpoints import Checkpoints
+from hvg_jax.config_lib import validation
 from hvg_jax.data import pipeline
 from hvg_jax.layers import sampling_view
 from hvg_jax.train import state as state_lib
@@ -26,6 +28,7 @@ def _demo(arg="runlocal", **train):
   return c
 
 
+@pytest.mark.slow
 def test_sharded_update_equals_single_device():
   """8 simulated CPU devices, global batch 16: the same parameters and BatchNorm statistics
   as on one device, so gradients are averaged and BatchNorm is synchronised; the same for
@@ -54,6 +57,7 @@ def test_batch_that_does_not_split_over_the_devices_is_a_clear_error(tmp_path, m
     trainer.train(_demo(), tmp_path)
 
 
+@pytest.mark.slow
 def test_an_upsampling_level_trains_one_step_on_generated_inputs():
   """The level-2 step: real pairs from the data, fake pairs from an (untrained) frozen level
   1, the matching discriminator judging both."""
@@ -93,8 +97,25 @@ def two_steps(tmp_path_factory):
   """(config, workdir) of a finished 2-step run of the demo's level 1, to copy."""
   config = _demo(num_steps=2, checkpoint_every=2, log_every=1, sample_every=100)
   workdir = tmp_path_factory.mktemp("two_steps") / "run"
-  trainer.train(config, workdir)
+  # Counted for test_a_training_start_validates_its_config_once, from an empty record of
+  # validated configs (as a fresh process has).
+  with mock.patch.dict(validation._VALIDATED, clear=True), \
+      mock.patch.object(validation, "_validate", wraps=validation._validate) as spy:
+    trainer.train(config, workdir)
+  _VALIDATIONS[:] = [call.args[0].to_json() for call in spy.call_args_list]
   return config, workdir
+
+
+_VALIDATIONS = []  # the configs the two_steps run validated, in order
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("two_steps")
+def test_a_training_start_validates_its_config_once(two_steps):
+  """Every module asks for the config's shapes (about nine times per start); the fields are
+  checked once."""
+  config, _ = two_steps
+  assert _VALIDATIONS == [config.to_json()]
 
 
 @pytest.fixture
@@ -105,6 +126,7 @@ def two_step_copy(two_steps, tmp_path):
   return config.copy_and_resolve_references(), tmp_path / "run"
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("two_steps")
 def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level(
     two_step_copy):
@@ -126,6 +148,7 @@ def test_the_last_step_saves_the_finished_generator_and_a_rerun_finishes_a_level
                jax.device_get(first.arrays))
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("two_steps")
 def test_resume_continues_exactly(two_step_copy, tmp_path, caplog):
   """2 steps, stop, 2 more from the checkpoint == 4 steps in one go."""
@@ -142,6 +165,7 @@ def test_resume_continues_exactly(two_step_copy, tmp_path, caplog):
   assert Checkpoints(workdir, config).latest_step() == 4
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("two_steps")
 def test_resume_refuses_another_model(two_step_copy):
   config, workdir = two_step_copy
@@ -159,6 +183,7 @@ def test_resume_refuses_another_model(two_step_copy):
   assert Checkpoints(workdir, config).latest_step() == 3
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("two_steps")
 @pytest.mark.parametrize("checkpoint_every,log_every", [(1, 100), (100, 1)])
 def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(two_step_copy, checkpoint_every,
@@ -174,6 +199,7 @@ def test_nonfinite_loss_stops_and_keeps_the_good_checkpoint(two_step_copy, check
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["2"]
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_before_the_first_checkpoint_says_none_was_saved(tmp_path):
   config = _demo(num_steps=2, checkpoint_every=100, log_every=1, sample_every=100,
                  g_lr=1e38, d_lr=1e38)
@@ -201,6 +227,7 @@ def _frechet(a, b):
   return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * cross)
 
 
+@pytest.mark.slow
 def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
   """150 steps bring the samples' feature statistics measurably closer to the data's (to
   about 0.36 of the untrained distance; 0.31 after 300)."""
@@ -236,7 +263,7 @@ def test_a_tiny_level1_learns_the_demo_data(tmp_path, optimized):
 
 
 def test_hinge_losses_concatenate_the_discriminators():
-  from hvg_jax.train.step import generator_loss, hinge_losses
+  from hvg_jax.train.losses import generator_loss, hinge_losses
   rng = np.random.default_rng(0)
   scores = {"spatial": rng.normal(size=(6, 8)), "temporal": rng.normal(size=(6, 12))}
   loss, parts = hinge_losses(scores, batch=3)
@@ -250,6 +277,7 @@ def test_hinge_losses_concatenate_the_discriminators():
                              -fake.mean(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_ema_of_the_generator():
   """Before ema_start the average follows G; after it, ema = d * ema + (1 - d) * G."""
   from hvg_jax.layers import SpectralVector
@@ -271,3 +299,15 @@ def test_ema_of_the_generator():
                                                           atol=1e-7), ema2, ema1, g2)
   jax.tree.map(np.testing.assert_array_equal, nnx.state(gan.ema_generator, SpectralVector),
                nnx.state(gan.generator, SpectralVector))
+
+
+def test_a_sampling_setting_out_of_range_names_the_config_field(tmp_path):
+  """The sampler's errors reach a training run in its terms (a config field), not a
+  command's flag."""
+  from hvg_jax.train import finish, run as run_lib  # pylint: disable=import-outside-toplevel
+  config = _demo(num_steps=1)
+  run = run_lib.start(config, tmp_path / "run")
+  graphdef, state = state_lib.initial_state(config, run.mesh)
+  with pytest.raises(config_lib.ConfigError,
+                     match=r"^config\.sample\.standing_passes=0: must be at least 1"):
+    finish.sampling_level(run, graphdef, state, 0, passes=0)

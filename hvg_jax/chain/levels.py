@@ -12,23 +12,11 @@ import itertools
 import logging
 
 import ml_collections
-from etils import epath
 
 from hvg_jax import config_lib
 from hvg_jax import level as level_lib
-from hvg_jax.checkpoints import absolute
+from hvg_jax.layout import ChainDir, LevelDir
 from hvg_jax.level import ChainError, FrozenLevel
-
-
-def level_dirs(path) -> list[epath.Path]:
-  """The level workdirs of a chain workdir (level1, level2, ...), in order."""
-  path = absolute(path)
-  found = []
-  k = 1
-  while (path / f"level{k}").exists():
-    found.append(path / f"level{k}")
-    k += 1
-  return found
 
 
 def split_paths(paths) -> list[str]:
@@ -42,14 +30,15 @@ def load(paths, sharding=None) -> list[FrozenLevel]:
   chain."""
   levels = []
   for p in split_paths(paths):
-    if not absolute(p).exists():
+    as_level, as_chain = LevelDir(p), ChainDir(p)
+    if not as_level.exists():
       raise ChainError(f"{p} does not exist: name the workdir (or export) of a trained level")
     if level_lib.is_export(p):
       levels.extend(level_lib.load_export(p, sharding))
-    elif (absolute(p) / level_lib.CHECKPOINTS_DIR).exists() or not level_dirs(p):
-      levels.append(level_lib.load_workdir(p, sharding))
+    elif as_level.is_level() or not as_chain.levels():
+      levels.append(level_lib.load_workdir(as_level, sharding))
     else:  # a chain workdir: its finished levels (the one in progress is left out)
-      dirs = level_dirs(p)
+      dirs = as_chain.levels()
       finished = list(itertools.takewhile(level_lib.is_finished, dirs))
       if not finished:
         level_lib.load_workdir(dirs[0])  # raises, saying why

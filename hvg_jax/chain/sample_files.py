@@ -11,7 +11,7 @@ import numpy as np
 from etils import epath
 
 from hvg_jax import video_io
-from hvg_jax.chain.sampler import Frames
+from hvg_jax.chain.runner import Frames
 
 
 def side_by_side(videos: list[np.ndarray], pad: int = 2) -> np.ndarray:

@@ -17,9 +17,8 @@ from etils import epath
 from jax.experimental import multihost_utils
 
 from hvg_jax import runtime
+from hvg_jax.layout import STANDING_STATS_DIR as CACHE_DIR
 from hvg_jax.level import FrozenLevel
-
-CACHE_DIR = "standing_stats"
 
 
 def _fingerprint(levels: list[FrozenLevel]) -> str:

@@ -1,4 +1,5 @@
-"""What one level trains on and produces, derived from its config."""
+"""What one level trains on and produces, derived from its config (validated:
+``config_lib.level_shapes``, which validates first)."""
 
 import dataclasses
 
@@ -21,14 +22,6 @@ class LevelShapes:
   @property
   def upsampling(self) -> bool:
     return self.level > 1
-
-
-def level_shapes(c: ml_collections.ConfigDict) -> LevelShapes:
-  """The shapes of a config, validated first (ConfigError naming the field otherwise).
-  Compute them once per config: validation checks every field."""
-  from hvg_jax.config_lib import validation  # pylint: disable=import-outside-toplevel (cycle)
-  validation.validate(c)
-  return compute(c)
 
 
 def compute(c: ml_collections.ConfigDict) -> LevelShapes:

@@ -1,5 +1,7 @@
 """Config validation: every check raises ConfigError naming the field and the fix."""
 
+from collections.abc import Mapping
+
 import ml_collections
 
 from hvg_jax import resolution as res_lib
@@ -8,17 +10,10 @@ from hvg_jax.errors import UserError
 
 
 DTYPES = ("float32", "bfloat16")
-EVAL_METRICS = ("fvd", "fid", "is", "psd", "grounding")
-I3D_METRICS = ("fvd", "fid", "is")
-# The metric that says a generator is better: lower (FVD, FID, grounding) or higher (IS).
-BEST_MODES = {"fvd": "min", "fid": "min", "is": "max", "grounding": "min"}
 
 
 class ConfigError(UserError, ValueError):
   """A config that cannot describe a level; the message names the field and the fix."""
-
-
-I3D_MIN_FRAMES = 9  # I3D's temporal downsampling leaves no frame of a shorter clip
 
 
 def check(ok: bool, message: str):
@@ -46,7 +41,28 @@ def _check_temporal_halving(c, name: str, frames: int, resolution: int):
          f"{halvings} times; that needs a multiple of {2**halvings} frames")
 
 
+# Configs validated in this process, by content, with their shapes: each config's fields
+# are checked once however many modules ask for its shapes (a training start asks often).
+_VALIDATED: dict[str, shapes_lib.LevelShapes] = {}
+
+
+def level_shapes(c: ml_collections.ConfigDict) -> shapes_lib.LevelShapes:
+  """The shapes of a config, validated first (ConfigError naming the field otherwise);
+  validated once per process for each distinct config."""
+  key = c.to_json()
+  if key not in _VALIDATED:
+    _validate(c)
+    _VALIDATED[key] = shapes_lib.compute(c)
+  return _VALIDATED[key]
+
+
 def validate(c: ml_collections.ConfigDict):
+  """Raises ConfigError naming the first field that cannot describe a level (once per
+  process for each distinct config: :func:`level_shapes`)."""
+  level_shapes(c)
+
+
+def _validate(c: ml_collections.ConfigDict):
   """Raises ConfigError naming the first field that cannot describe a level.
 
   An upsampling level may keep the frame rate or the resolution of the level below (a
@@ -158,46 +174,40 @@ def validate(c: ml_collections.ConfigDict):
   if t.ema_decay is not None:
     check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")
+  # The fields of every evaluation; each metric's own are checked where its registry is
+  # at hand (config_lib.evaluation: config_lib never imports the metrics).
   validate_eval(c.eval, c.level)
 
 
-def eval_metrics(names) -> list[str]:
-  """config.eval.metrics (comma-separated, or a sequence of names) as a list, checked."""
+def parse_metrics(names, registry: Mapping | None = None) -> list[str]:
+  """config.eval.metrics (comma-separated, or a sequence of names) as a list, checked
+  against ``registry`` when given."""
   if not isinstance(names, str):
     names = ",".join(names)
-  metrics = [m.strip() for m in names.split(",") if m.strip()]
-  unknown = [m for m in metrics if m not in EVAL_METRICS]
-  check(metrics and not unknown, f"config.eval.metrics: a comma-separated subset of "
-         f"{','.join(EVAL_METRICS)}, got {names!r}")
-  return metrics
+  parsed = [m.strip() for m in names.split(",") if m.strip()]
+  known = ",".join(registry) if registry is not None else "the registered metrics"
+  check(parsed and (registry is None or all(m in registry for m in parsed)),
+        f"config.eval.metrics: a comma-separated subset of {known}, got "
+        f"{names!r}")
+  return parsed
 
 
-def validate_eval(e: ml_collections.ConfigDict, level: int):
-  """Raises ConfigError naming the first config.eval field that cannot work."""
-  metrics = eval_metrics(e.metrics)
+def validate_eval(e, level: int, registry: Mapping | None = None):
+  """Raises ConfigError naming the first config.eval field that cannot work: the fields
+  of every evaluation, then (given the ``registry``, name -> config_lib.evaluation
+  .MetricSettings) each chosen metric's."""
+  names = parse_metrics(e.metrics, registry)
   check(e.every_steps >= 0, f"config.eval.every_steps: >= 0 (0: off), got {e.every_steps}")
   if e.every_steps:
-    check(e.best_metric in BEST_MODES and e.best_metric in metrics,
-           f"config.eval.best_metric: one of config.eval.metrics that ranks generators "
-           f"({', '.join(m for m in metrics if m in BEST_MODES)}), got {e.best_metric!r}")
-    check(e.best_metric != "grounding" or level > 1,
-           "config.eval.best_metric: grounding measures an upsampling level; level 1 "
-           "has none")
-  if any(m in I3D_METRICS for m in metrics):
-    check(e.clip_frames >= I3D_MIN_FRAMES, f"config.eval.clip_frames: I3D needs at least "
-           f"{I3D_MIN_FRAMES} frames, got {e.clip_frames}")
-    check(e.num_clips >= 2, f"config.eval.num_clips: at least 2, got {e.num_clips}")
-  if "is" in metrics:
-    check(1 <= e.is_splits <= e.num_clips, f"config.eval.is_splits: between 1 and "
-           f"num_clips={e.num_clips}, got {e.is_splits}")
-  if "psd" in metrics:
-    check(len(e.psd_frames) >= 1 and min(e.psd_frames) >= 1,
-           f"config.eval.psd_frames: 1-based frame indices, got {tuple(e.psd_frames)}")
-    check(1 <= e.psd_sets <= e.psd_videos, f"config.eval.psd_sets: between 1 and "
-           f"psd_videos={e.psd_videos}, got {e.psd_sets}")
+    ranking = [n for n in names if registry is None or registry[n].best_mode]
+    check(e.best_metric in ranking,
+          f"config.eval.best_metric: one of config.eval.metrics that ranks generators "
+          f"({', '.join(ranking)}), got {e.best_metric!r}")
+  for name in names if registry is not None else ():
+    registry[name].check(e, level)
   check(e.batch >= 1, f"config.eval.batch: must be >= 1, got {e.batch}")
   check(e.standing_passes >= 0, f"config.eval.standing_passes: >= 0, got "
-         f"{e.standing_passes}")
+        f"{e.standing_passes}")
 
 
 def check_chain(lower: ml_collections.ConfigDict, upper: ml_collections.ConfigDict):

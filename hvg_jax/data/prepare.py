@@ -69,12 +69,13 @@ def summary(builder) -> str:
   return "\n".join(lines)
 
 
-def needs(config) -> dict:
+def needs(config, metrics: config_lib.evaluation.Registry) -> dict:
   """What a chain or level config reads from its data set: {dataset, data_dir, size,
   clip_frames, class_from_folder}: its top level's resolution, and the longest run of
   stored frames a level trains on or an evaluation reads (the chain's final one, one during
-  training, hvg_jax.evaluate's default)."""
-  from hvg_jax.eval import evaluation  # pylint: disable=import-outside-toplevel (jax)
+  training, hvg_jax.evaluate's default). ``metrics``: the metric registry
+  (hvg_jax.eval.metrics.METRICS), which says what each evaluation reads."""
+  evaluation = config_lib.evaluation
   if config_lib.is_chain(config):
     levels = config_lib.chain_levels(config)
     config_lib.check_levels(levels)
@@ -93,9 +94,10 @@ def needs(config) -> dict:
 
   spans = [span(c, config_lib.level_shapes(c).train_frames) for c in levels]
   # Evaluation during training, and hvg_jax.evaluate's default (the top's config.eval).
-  spans += [span(c, evaluation.data_frames(evaluation.settings(c.eval))) for c in levels
-            if c.eval.every_steps or c is levels[-1]]
-  if config_lib.is_chain(config) and (s := evaluation.chain_settings(config)) is not None:
-    spans.append(span(levels[-1], evaluation.data_frames(s)))
+  spans += [span(c, evaluation.data_frames(evaluation.settings(c.eval, metrics), metrics))
+            for c in levels if c.eval.every_steps or c is levels[-1]]
+  if config_lib.is_chain(config) and (
+      s := evaluation.chain_settings(config, metrics)) is not None:
+    spans.append(span(levels[-1], evaluation.data_frames(s, metrics)))
   return dict(dataset=d.name, data_dir=d.dir, size=max(c.data.resolution for c in levels),
               clip_frames=max(spans), class_from_folder=d.num_classes > 0)

@@ -27,15 +27,13 @@ import orbax.checkpoint as ocp
 
 from hvg_jax import config_lib
 from hvg_jax import level as level_lib
-from hvg_jax.checkpoints import absolute
-
-_STEP_PREFIX = "step"  # best/step_<N>
+from hvg_jax.layout import BEST_STEP_PREFIX, LevelDir
 
 
 def _manager(directory, mode: str, read_only: bool = False) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
       max_to_keep=1, best_fn=lambda saved: saved["value"], best_mode=mode,
-      step_prefix=_STEP_PREFIX, enable_async_checkpointing=False, read_only=read_only,
+      step_prefix=BEST_STEP_PREFIX, enable_async_checkpointing=False, read_only=read_only,
       create=not read_only)
   return ocp.CheckpointManager(directory, options=options,
                                item_names=("generators", "configs"))
@@ -48,9 +46,9 @@ class BestGenerator:
   best: values measured otherwise are not compared.
   """
 
-  def __init__(self, workdir, metric: str, settings: dict | None = None):
-    self.workdir = absolute(workdir)
-    self.directory = self.workdir / level_lib.BEST_DIR
+  def __init__(self, workdir: LevelDir | str, metric: str, settings: dict | None = None):
+    self.workdir = LevelDir.of(workdir)
+    self.directory = self.workdir.best
     self.metric = metric
     self.mode = config_lib.BEST_MODES[metric]
     self.settings = settings or {}
@@ -60,16 +58,17 @@ class BestGenerator:
       logging.warning("The best generator in %s was ranked by %s with other evaluation "
                       "settings; it is moved to %s and ranking starts afresh.",
                       self.directory, self.record["metric"],
-                      self.workdir / "best_set_aside")
+                      self.workdir.best_set_aside)
       self._set_aside()
       self.record = None
     self._manager = _manager(self.directory, self.mode)
 
   @staticmethod
-  def load(workdir) -> dict | None:
+  def load(workdir: LevelDir | str) -> dict | None:
     """The saved best ({"metric", "mode", "step", "value", "metrics", "settings",
     "generator"}), or None."""
-    directory = absolute(workdir) / level_lib.BEST_DIR
+    workdir = LevelDir.of(workdir)
+    directory = workdir.best
     if not directory.exists():
       return None
     manager = _manager(directory, "min", read_only=True)
@@ -79,13 +78,14 @@ class BestGenerator:
         return None
       step = steps[-1]  # max_to_keep=1: the one kept is the best
       saved = manager.metrics(step)
-      return dict(saved, step=step, generator=str(directory / f"{_STEP_PREFIX}_{step}"))
+      return dict(saved, step=step, generator=str(workdir.best_generator(step)))
     finally:
       manager.close()
 
   def _set_aside(self):
     if jax.process_index() == 0:
-      aside = self.workdir / "best_set_aside" / f"{time.strftime('%Y%m%d-%H%M%S')}.{time.time_ns()}"
+      aside = (self.workdir.best_set_aside
+               / f"{time.strftime('%Y%m%d-%H%M%S')}.{time.time_ns()}")
       aside.parent.mkdir(parents=True, exist_ok=True)
       self.directory.rename(aside)
 
@@ -112,5 +112,5 @@ class BestGenerator:
                        force=True)
     self._manager.wait_until_finished()
     self.record = dict(record, step=step,
-                       generator=str(self.directory / f"{_STEP_PREFIX}_{step}"))
+                       generator=str(self.workdir.best_generator(step)))
     return True

@@ -9,6 +9,7 @@ import jax
 
 from hvg_jax.eval import evaluation
 from hvg_jax.eval.best import BestGenerator
+from hvg_jax.layout import LevelDir
 from hvg_jax.level import FrozenLevel
 
 
@@ -16,7 +17,7 @@ class PeriodicEvaluation:
   """config.eval every ``every_steps``: the chain up to this level scored against its data
   (metrics to TensorBoard and ``<workdir>/eval/step_<N>``), the best generator kept."""
 
-  def __init__(self, config, workdir, mesh):
+  def __init__(self, config, workdir: LevelDir, mesh):
     e = config.eval
     self.config, self.workdir, self.mesh = config, workdir, mesh
     self.passes = e.standing_passes or config.sample.standing_passes
@@ -40,7 +41,7 @@ class PeriodicEvaluation:
     start = time.time()
     results = self.evaluator(levels, recompute=[len(levels) - 1])
     if jax.process_index() == 0:
-      evaluation.write(self.workdir / "eval" / f"step_{step}", results,
+      evaluation.write(self.workdir.eval(step), results,
                        settings=self.settings, levels=levels, step=step, writer=writer)
     if self.best.update(step, results.metrics, lambda: make_best(self.passes)):
       logging.info("Step %d: best %s so far (%.6g); its generator is in %s.", step,

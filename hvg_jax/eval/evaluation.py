@@ -1,11 +1,11 @@
 """Evaluates a chain: generates videos batch by batch and scores them against real clips.
 
-FVD (Fréchet distance of I3D logits), FID (of I3D's pooled features) and IS (of I3D's class
-posteriors) on the first ``clip_frames`` frames of ``num_clips`` videos; PSD of chosen
-frames over ``psd_videos`` videos in ``psd_sets`` sets, generated and real; grounding of
-every upsampling level (downsample(x^l) against x^{l-1}). Videos are generated as long as
-the metrics need (level 1 unrolled, upsamplers over the whole video in chunks) and never
-all held at once: each batch is reduced to embeddings, spectra and sums.
+The metrics are plug-ins (hvg_jax.eval.metrics: FVD, FID, IS, PSD, grounding, and any
+registered): this module names none of them. Videos are generated as long as the chosen
+metrics need (level 1 unrolled, upsamplers over the whole video in chunks) and never all
+held at once: each batch goes through I3D once for every metric that needs it, and each
+metric reduces it to its own state. The settings are config_lib.evaluation's, over the
+registry (``settings``, ``chain_settings``, ... here pass it).
 """
 
 import dataclasses
@@ -21,84 +21,71 @@ from tqdm import tqdm
 from hvg_jax import config_lib, video_io
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import ChainSampler, chunk_memory_budget, level_lengths
+from hvg_jax.config_lib import evaluation as settings_lib
 from hvg_jax.data import pipeline
-from hvg_jax.eval import (embed, frechet, grounding, i3d_weights, inception_score, psd,
-                          real_data)
+from hvg_jax.eval import embed, i3d_weights, real_data
+from hvg_jax.eval.metrics import METRICS, Batch, Context, i3d
 from hvg_jax.level import FrozenLevel
 
-# Settings of published protocols (--protocol): the google-research FVD reference, and the
-# HVG/CVG papers' 12- and 48-frame scores (clip count not stated there: the reference's).
-PROTOCOLS = {
-    "fvd_reference": dict(num_clips=2048, clip_frames=16),
-    "hvg_12": dict(num_clips=2048, clip_frames=12),
-    "hvg_48": dict(num_clips=2048, clip_frames=48),
-}
-MIN_PER_CLASS = 2  # clips of a class on each side for a per-class Fréchet distance
+PROTOCOLS = settings_lib.PROTOCOLS
 
 
 def settings(eval_config: ml_collections.ConfigDict | None = None,
              **overrides) -> ml_collections.FrozenConfigDict:
-  """What to compute and on how many videos: the defaults' ``config.eval``, a config's
-  ``eval`` section on top, then ``overrides`` (None values ignored). Frozen: one evaluation
-  cannot change another's. ``metrics`` becomes a tuple of names, checked."""
-  values = config_lib.base_config().eval.to_dict()
-  unknown = sorted(set(overrides) - set(values))
-  if unknown:
-    raise config_lib.ConfigError(f"unknown evaluation settings {unknown}; known: "
-                                 f"{sorted(values)}")
-  if eval_config is not None:
-    values.update(eval_config.to_dict() if hasattr(eval_config, "to_dict") else eval_config)
-  values.update({k: v for k, v in overrides.items() if v is not None})
-  values["metrics"] = tuple(config_lib.eval_metrics(values["metrics"]))
-  values["psd_frames"] = tuple(int(f) for f in values["psd_frames"])
-  return ml_collections.FrozenConfigDict(values)
+  """config_lib.evaluation.settings over the registered metrics."""
+  return settings_lib.settings(eval_config, METRICS, **overrides)
 
 
 def chain_settings(chain: ml_collections.ConfigDict):
-  """A chain's final evaluation: chain.eval over the top level's config.eval, checked;
-  None when chain.eval.metrics is empty."""
-  if not chain.eval.metrics:
-    return None
-  top = config_lib.chain_levels(chain)[-1]
-  s = settings(top.eval, **{k: v for k, v in chain.eval.items() if v is not None})
-  config_lib.validate_eval(s, top.level)
-  return s
+  """config_lib.evaluation.chain_settings over the registered metrics."""
+  return settings_lib.chain_settings(chain, METRICS)
 
 
 def data_frames(s) -> int:
-  """Frames of the real clips an evaluation must be able to read (0: none): I3D's clips,
-  and the PSD's frames unless they are the defaults, which are cut to the clips there are
-  (fit_to_data)."""
-  frames = [s.clip_frames] if uses_i3d(s) else []
-  if "psd" in s.metrics and s.psd_frames != tuple(config_lib.base_config().eval.psd_frames):
-    frames.append(max(s.psd_frames))
-  return max(frames, default=0)
+  return settings_lib.data_frames(s, METRICS)
 
 
 def uses_i3d(s) -> bool:
-  return any(m in config_lib.I3D_METRICS for m in s.metrics)
+  return settings_lib.uses_i3d(s, METRICS)
+
+
+def num_videos(s) -> int:
+  return settings_lib.num_videos(s, METRICS)
+
+
+def real_clip_frames(s) -> list[int]:
+  return settings_lib.real_clip_frames(s, METRICS)
+
+
+def selected(s) -> list:
+  """The settings' metrics, in the registry's order."""
+  return settings_lib.selected(s, METRICS)
+
+
+def check_level(config: ml_collections.ConfigDict):
+  """Raises ConfigError for a level's config.eval that cannot work, its metrics' own
+  fields included (config_lib.validate checks only the fields every evaluation has)."""
+  settings_lib.validate(settings(config.eval), config.level, METRICS)
 
 
 def checked(s, levels: list[FrozenLevel]) -> ml_collections.FrozenConfigDict:
-  """The settings this chain is evaluated with (grounding left out of a one-level chain),
-  or ConfigError for settings it cannot be evaluated with."""
-  config_lib.validate_eval(s, len(levels))
-  if "is" in s.metrics and not levels[0].shapes.num_classes:
-    logging.info("IS of an unconditional chain: computed, though the papers report it "
-                 "only for class-conditional data sets.")
-  if "grounding" in s.metrics and len(levels) < 2:
-    logging.info("Grounding left out: it measures an upsampling level, and this chain "
-                 "has only level 1.")
-    s = settings(s, metrics=",".join(m for m in s.metrics if m != "grounding"))
+  """The settings this chain is evaluated with (a metric that does not measure it, e.g.
+  grounding of a one-level chain, left out), or ConfigError for settings it cannot be
+  evaluated with."""
+  settings_lib.validate(s, len(levels), METRICS)
+  keep = [m.name for m in selected(s) if m.for_chain(levels)]
+  if len(keep) < len(s.metrics):
+    s = settings(s, metrics=",".join(m for m in s.metrics if m in keep))
   return fit_to_data(s, levels[-1].config)
 
 
 def fit_to_data(s, config: ml_collections.ConfigDict, *,
                 prepare: str | None = None) -> ml_collections.FrozenConfigDict:
-  """The settings with the PSD's frames cut to the real clips the top level's data set has
-  (when they are the defaults; logged), checked against that data before anything is
-  generated: ConfigError naming the level and a fix that works otherwise (``prepare``: the
-  command that prepares the data, default the level's own)."""
+  """The settings, checked, fitted to the real clips the top level's data set has (each
+  metric's ``fit``: e.g. the PSD's default frames cut to them, logged) and checked against
+  that data before anything is generated: ConfigError naming the level and a fix that works
+  otherwise (``prepare``: the command that prepares the data, default the level's own)."""
+  settings_lib.validate(s, config.level, METRICS)
   available = pipeline.prepared_frames(config)
   where = pipeline.level_label(config)
 
@@ -107,42 +94,19 @@ def fit_to_data(s, config: ml_collections.ConfigDict, *,
         config, (frames - 1) * config.data.subsample + 1))
 
   # available None: the demo renders any length; 0: get_source below says why.
-  if available and uses_i3d(s) and s.clip_frames > available:
-    shorter = (f"evaluate with --clip_frames={available} (config.eval.clip_frames when "
-               f"training), or " if available >= config_lib.I3D_MIN_FRAMES else "")
-    raise config_lib.ConfigError(
-        f"{where}: FVD, FID and IS on clips of {s.clip_frames} frames, but its prepared "
-        f"clips give {available} frames: {shorter}{longer(s.clip_frames)}")
-  if available and "psd" in s.metrics and max(s.psd_frames) > available:
-    fit = tuple(f for f in s.psd_frames if f < available) + (available,)
-    if s.psd_frames != tuple(config_lib.base_config().eval.psd_frames):
-      raise config_lib.ConfigError(
-          f"{where}: PSD of frames {','.join(map(str, s.psd_frames))}, but its prepared "
-          f"clips give {available} frames: evaluate with "
-          f"--psd_frames={','.join(map(str, fit))}, or {longer(max(s.psd_frames))}")
-    logging.info("%s: PSD of frames %s, the default frames that fit the %d frames of its "
-                 "prepared clips (--psd_frames to choose others; %s).", where,
-                 ",".join(map(str, fit)), available, longer(max(s.psd_frames)))
-    s = settings(s, psd_frames=fit)
+  if available:
+    for metric in selected(s):
+      if updates := metric.fit(s, available, where, longer):
+        s = settings(s, **updates)
   for frames in real_clip_frames(s):
     pipeline.get_source(config, s.split, frames=frames, prepare=prepare)
   return s
 
 
-def real_clip_frames(s) -> list[int]:
-  """Frames of the real clips the metrics take (I3D's clips, the PSD's)."""
-  return ([s.clip_frames] if uses_i3d(s) else []) + (
-      [max(s.psd_frames)] if "psd" in s.metrics else [])
-
-
 def video_frames(levels: list[FrozenLevel], settings) -> int:
   """Frames of the top level's generated videos: the fewest the metrics need that the
   chain can make (a multiple of its total temporal factor)."""
-  need = 1
-  if uses_i3d(settings):
-    need = max(need, settings.clip_frames)
-  if "psd" in settings.metrics:
-    need = max(need, max(settings.psd_frames))
+  need = settings_lib.frames_needed(settings, METRICS)
   factor = int(np.prod([lv.shapes.time_factor for lv in levels[1:]]))
   return factor * -(-need // factor)
 
@@ -151,9 +115,27 @@ def video_frames(levels: list[FrozenLevel], settings) -> int:
 class Results:
   metrics: dict  # name -> float
   per_class: dict  # class -> {fvd, fid, generated, real}
-  psd: dict  # {"generated"|"real": {"frame_<f>": (mean, std)}}
+  extras: dict  # metric name -> what else it keeps (the PSD's curves: {"generated"|"real":
+  # {"frame_<f>": (mean, std)}})
   frames: int  # of the generated videos
-  i3d: dict | None = None  # which I3D the FVD/FID/IS are of
+  i3d: dict | None = None  # which I3D the I3D metrics are of
+
+
+@dataclasses.dataclass
+class RealClips:
+  """The top level's real clips, as a metric's ``real`` reads them."""
+  config: ml_collections.ConfigDict
+  settings: ml_collections.FrozenConfigDict
+  directory: epath.Path
+  progress: bool
+
+  def statistics(self, kind: str, label: str, fn, *, num: int, frames) -> dict:
+    """The arrays ``fn`` makes of ``num`` real clips of ``max(frames)`` frames (cached
+    under ``kind``)."""
+    s = self.settings
+    return real_data.statistics(self.config, fn, kind=kind, label=label, split=s.split,
+                                num=num, frames=frames, seed=s.seed, batch=s.batch,
+                                directory=self.directory, progress=self.progress)
 
 
 class Evaluator:
@@ -176,7 +158,8 @@ class Evaluator:
     self._sampler = None
 
   def real(self, config: ml_collections.ConfigDict) -> dict:
-    """The real clips' embeddings and spectra for the top level's ``config``."""
+    """The real clips' statistics for the top level's ``config``: {"i3d": embeddings}
+    (the shared I3D pass) and each metric's own, by its name."""
     s = self.settings
     key = config.to_json()
     if key in self._real:
@@ -188,11 +171,11 @@ class Evaluator:
           config, self.embedder, split=s.split, num=s.num_clips, frames=s.clip_frames,
           seed=s.seed, batch=s.batch, weights_id=self.weights_id, directory=directory,
           progress=self.progress)
-    if "psd" in s.metrics:
-      out["psd"] = real_data.spectra(
-          config, lambda v: psd.video_spectra(v, s.psd_frames), split=s.split,
-          num=s.psd_videos, frames=s.psd_frames, seed=s.seed, batch=s.batch,
-          directory=directory, progress=self.progress)
+    clips = RealClips(config, s, directory, self.progress)
+    for metric in selected(s):
+      stats = metric.real(clips)
+      if stats is not None:
+        out[metric.name] = stats
     self._real[key] = out
     return out
 
@@ -223,112 +206,61 @@ class Evaluator:
       yield start, sampler.videos(stats, zs, labels), labels
 
   def __call__(self, levels: list[FrozenLevel], recompute=()) -> Results:
-    """Scores the chain ``levels`` (its top level's videos; grounding of every
-    upsampler). ``recompute``: level indices whose standing statistics are computed now
-    rather than the stored ones (a level in training)."""
+    """Scores the chain ``levels`` with the settings' metrics. ``recompute``: level
+    indices whose standing statistics are computed now rather than the stored ones (a
+    level in training)."""
     s = checked(self.settings, levels)
+    metrics = selected(s)
     frames = video_frames(levels, s)
     real = self.real(levels[-1].config)
-    logits, features, labels_all, spectra = [], [], [], []
-    ground = {}
+    states = {m.name: m.start(s, levels) for m in metrics}
+    i3d_parts = {"logits": [], "features": [], "labels": []}
     for start, videos, labels in self.generate(levels, s, recompute):
       top = video_io.to_uint8(videos[-1])
       if self.embedder is not None and start < s.num_clips:
         n = min(s.batch, s.num_clips - start)
         e = self.embedder(top[:n, :s.clip_frames])
-        logits.append(e["logits"])
-        features.append(e["features"])
-        labels_all.append(labels[:n] if labels is not None else np.zeros(n, np.int32))
-      if "psd" in s.metrics and start < s.psd_videos:
-        spectra.append(psd.video_spectra(top[:s.psd_videos - start], s.psd_frames))
-      if "grounding" in s.metrics:
-        for k in range(1, len(levels)):
-          g = grounding.grounding(videos[k], videos[k - 1], levels[k].shapes.time_factor)
-          for name, value in g.items():
-            ground.setdefault(f"grounding/level{k + 1}_{name}", []).append(
-                (value, len(videos[k])))
+        i3d_parts["logits"].append(e["logits"])
+        i3d_parts["features"].append(e["features"])
+        i3d_parts["labels"].append(labels[:n] if labels is not None
+                                   else np.zeros(n, np.int32))
+      batch = Batch(start, videos, top, labels)
+      for m in metrics:
+        m.update(states[m.name], batch)
 
-    metrics, per_class, curves = {}, {}, {}
+    generated_i3d = per_class = None
     if self.embedder is not None:
-      gen_logits, gen_features = np.concatenate(logits), np.concatenate(features)
-      if "fvd" in s.metrics:
-        metrics["fvd"] = frechet.distance(frechet.fit(gen_logits),
-                                          frechet.fit(real["i3d"]["logits"]))
-      if "fid" in s.metrics:
-        metrics["fid"] = frechet.distance(frechet.fit(gen_features),
-                                          frechet.fit(real["i3d"]["features"]))
-      if "is" in s.metrics:
-        metrics["is"], metrics["is_std"] = inception_score.inception_score(
-            inception_score.softmax(gen_logits), s.is_splits)
-      if s.per_class and levels[0].shapes.num_classes:
-        per_class = _per_class(gen_logits, gen_features, np.concatenate(labels_all),
-                               real["i3d"])
-    if "psd" in s.metrics:
-      gen_spectra = {k: np.concatenate([p[k] for p in spectra]) for k in spectra[0]}
-      curves["generated"] = {k: psd.over_sets(v, s.psd_sets) for k, v in gen_spectra.items()}
-      curves["real"] = {k: psd.over_sets(v, s.psd_sets) for k, v in real["psd"].items()}
-      for k in curves["generated"]:
-        if k in curves["real"]:
-          metrics[f"psd/{k}_log_distance"] = psd.log_distance(curves["generated"][k][0],
-                                                              curves["real"][k][0])
-    for name, parts in ground.items():
-      values, counts = np.array(parts).T
-      metrics[name] = float(np.sum(values * counts) / np.sum(counts))
-    for k in range(2, len(levels) + 1):
-      shuffled = metrics.get(f"grounding/level{k}_mse_shuffled")
-      if shuffled:  # the grounding ratio: 0 follows its input, about 1 ignores it
-        metrics[f"grounding/level{k}_ratio"] = metrics[f"grounding/level{k}_mse"] / shuffled
-    if ground:
-      metrics["grounding"] = metrics[f"grounding/level{len(levels)}_mse"]
-    return Results(metrics, per_class, curves, frames, self.i3d)
-
-
-def num_videos(s) -> int:
-  """Videos the settings' metrics take."""
-  n = s.num_clips if uses_i3d(s) or "grounding" in s.metrics else 0
-  return max(n, s.psd_videos if "psd" in s.metrics else 0)
+      generated_i3d = {k: np.concatenate(v) for k, v in i3d_parts.items()}
+    values, extras = {}, {}
+    for m in metrics:
+      ctx = Context(s, levels, real.get(m.name), generated_i3d, real.get("i3d"))
+      values.update(m.result(states[m.name], ctx))
+      extra = m.extra(states[m.name], ctx)
+      if extra is not None:
+        extras[m.name] = extra
+    if generated_i3d is not None and s.per_class and levels[0].shapes.num_classes:
+      per_class = i3d.per_class(generated_i3d["logits"], generated_i3d["features"],
+                                generated_i3d["labels"], real["i3d"])
+    return Results(values, per_class or {}, extras, frames, self.i3d)
 
 
 def table(results: Results, settings, levels: list[FrozenLevel]) -> str:
-  """A short table of the results: grounding per upsampling level, then the top level's
-  I3D metrics and PSD."""
-  m = results.metrics
+  """A short table of the results: each metric's section (grounding per upsampling
+  level, then the top level's I3D metrics and PSD)."""
   lines = [f"Evaluation of {levels[-1].config.name} ({len(levels)} levels, seed "
            f"{settings.seed}):"]
-  for k in range(2, len(levels) + 1):
-    if f"grounding/level{k}_mse" in m:
-      ratio = m.get(f"grounding/level{k}_ratio")
-      lines.append(f"  level {k} grounding: MSE {m[f'grounding/level{k}_mse']:.4g} "
-                   f"(shuffled pairs {m.get(f'grounding/level{k}_mse_shuffled', float('nan')):.4g}"
-                   f", ratio {ratio:.3f})" if ratio is not None else
-                   f"  level {k} grounding: MSE {m[f'grounding/level{k}_mse']:.4g}")
-  i3d = [f"{name.upper()} {m[name]:.4g}" for name in ("fvd", "fid", "is") if name in m]
-  if i3d:
-    lines.append(f"  level {len(levels)}: {', '.join(i3d)} ({settings.num_clips} clips of "
-                 f"{settings.clip_frames} frames)")
-  psd_lines = [f"{k.split('/')[1]} {v:.3f}" for k, v in m.items() if k.startswith("psd/")]
-  if psd_lines:
-    lines.append(f"  PSD log distance: {', '.join(psd_lines)}")
+  groups = {}
+  for m in sorted(METRICS.values(), key=lambda m: m.table_rank):
+    groups.setdefault(m.table_group or m.name, []).append(m)
+  for group in groups.values():
+    lines += group[0].table(group, results.metrics, settings, levels)
   return "\n".join(lines)
-
-
-def _per_class(gen_logits, gen_features, gen_labels, real) -> dict:
-  out = {}
-  for c in sorted(set(gen_labels.tolist()) & set(real["labels"].tolist())):
-    g, r = gen_labels == c, real["labels"] == c
-    if g.sum() < MIN_PER_CLASS or r.sum() < MIN_PER_CLASS:
-      continue
-    out[int(c)] = {
-        "fvd": frechet.distance(frechet.fit(gen_logits[g]), frechet.fit(real["logits"][r])),
-        "fid": frechet.distance(frechet.fit(gen_features[g]),
-                                frechet.fit(real["features"][r])),
-        "generated": int(g.sum()), "real": int(r.sum())}
-  return out
 
 
 def write(output, results: Results, *, settings, levels: list[FrozenLevel],
           step: int = 0, writer=None) -> epath.Path:
-  """metrics.json, psd.png and psd.npz in ``output``; the scalars to ``writer``
+  """metrics.json and each metric's files (the PSD's psd.png, psd.npz) in ``output``;
+  the scalars to ``writer``
   (TensorBoard) at ``step``. Returns the metrics.json path."""
   output = epath.Path(output)
   output.mkdir(parents=True, exist_ok=True)
@@ -344,13 +276,8 @@ def write(output, results: Results, *, settings, levels: list[FrozenLevel],
   }
   path = output / "metrics.json"
   path.write_text(json.dumps(summary, indent=2, default=float))
-  if results.psd:
-    psd.plot(output / "psd.png", results.psd["generated"], results.psd.get("real"),
-             title=f"{levels[-1].config.name}: PSD, mean ± std over "
-                   f"{settings.psd_sets} sets of {settings.psd_videos // settings.psd_sets}")
-    with (output / "psd.npz").open("wb") as f:
-      np.savez(f, **{f"{side}/{k}/{stat}": v[i] for side, curves in results.psd.items()
-                     for k, v in curves.items() for i, stat in enumerate(("mean", "std"))})
+  for name, extra in results.extras.items():
+    METRICS[name].write(output, extra, settings=settings, levels=levels)
   if writer is not None:
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.metrics.items()})
     writer.flush()

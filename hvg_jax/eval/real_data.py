@@ -109,20 +109,23 @@ def embeddings(config, embedder, *, split: str, num: int, frames: int, seed: int
   return cached(directory, description, compute)
 
 
-def spectra(config, spectra_fn, *, split: str, num: int, frames: tuple, seed: int,
-            batch: int, directory, progress: bool = True) -> dict:
-  """{"frame_<f>": (num, bins)} PSD spectra of ``num`` real clips (cached)."""
+def statistics(config, fn, *, kind: str, label: str, split: str, num: int, frames: tuple,
+               seed: int, batch: int, directory, progress: bool = True) -> dict:
+  """{name: (num, ...)} arrays ``fn`` makes of batches of ``num`` real clips of
+  ``max(frames)`` frames, concatenated (cached under ``kind``; ``label`` names it in the
+  progress bar)."""
   length = max(frames)
-  description = describe(config, split, kind="psd", num=num, frames=list(frames), seed=seed)
+  description = describe(config, split, kind=kind, num=num, frames=list(frames), seed=seed)
 
   def compute():
     parts = []
-    with tqdm(total=num, desc=f"PSD of real clips ({split})", disable=not progress,
+    with tqdm(total=num, desc=f"{label} of real clips ({split})", disable=not progress,
               leave=False) as bar:
       for videos, _ in clips(config, split=split, num=num, frames=length, seed=seed,
                              batch=batch):
-        parts.append(spectra_fn(videos))
+        parts.append(fn(videos))
         bar.update(len(videos))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
   return cached(directory, description, compute)
+

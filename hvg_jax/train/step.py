@@ -1,10 +1,7 @@
 """One training iteration of a level: ``d_steps`` discriminator updates, then one of G.
 
-The hinge loss (HVG A; SPEC 4) takes the scores of D_S, D_T and (upsampling levels) D_M
-concatenated, averaged over samples and output locations:
-  L_D = E[relu(1 - D(x))] + E[relu(1 + D(G(z)))],   L_G = -E[D(G(z))].
-D sees real and generated videos in one call, so both halves are judged with the same
-spectrally normalised weights. Every training-mode call advances spectral norm's power
+The hinge losses: hvg_jax.train.losses. D sees real and generated videos in one call, so
+both halves are judged with the same spectrally normalised weights. Every training-mode call advances spectral norm's power
 iteration (D's once per D step and once in the G step; G's in every pass), as in
 BigGAN's PyTorch code. Each D step takes its own real batch and fresh noise; generated
 classes are drawn uniformly. All randomness comes from fold_in(train key, step): a resumed
@@ -20,7 +17,7 @@ long the lower levels' videos are (HVG Figure 5).
 """
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,31 +28,15 @@ from flax import nnx
 from hvg_jax import config_lib, runtime, video_ops
 from hvg_jax.layers import SpectralVector
 from hvg_jax.train import state as state_lib
+from hvg_jax.train.losses import generator_loss, hinge_losses, to_float
 
 
-def to_float(video):
-  """uint8 [0, 255] -> float32 [-1, 1]."""
-  return video.astype(jnp.float32) / 127.5 - 1.0
-
-
-def hinge_losses(scores: dict, batch: int):
-  """D's hinge loss on scores of [real; fake] and its per-discriminator parts (float32,
-  whatever the compute dtype)."""
-  scores = {k: s.astype(jnp.float32) for k, s in scores.items()}
-  real = jnp.concatenate([s[:batch].reshape(batch, -1) for s in scores.values()], axis=1)
-  fake = jnp.concatenate([s[batch:].reshape(batch, -1) for s in scores.values()], axis=1)
-  loss = jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
-  parts = {}
-  for name, s in scores.items():
-    parts[f"d_real/{name}"] = jnp.mean(jax.nn.relu(1.0 - s[:batch]))
-    parts[f"d_fake/{name}"] = jnp.mean(jax.nn.relu(1.0 + s[batch:]))
-  return loss, parts
-
-
-def generator_loss(scores: dict):
-  all_scores = jnp.concatenate([s.reshape(s.shape[0], -1).astype(jnp.float32)
-                                for s in scores.values()], axis=1)
-  return -jnp.mean(all_scores)
+class Examples(NamedTuple):
+  """One side of what D judges: videos, their classes and (upsampling) their lower views;
+  None where a level has none."""
+  video: Any
+  labels: Any
+  low: Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,11 +154,11 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
   def generate(g, z, labels, low):
     return g(z, low, labels) if shapes.upsampling else g(z, labels)
 
-  def d_loss_fn(d, real, real_labels, real_low, fake, fake_labels, fake_low, key):
-    batch = real.shape[0]
-    video = jnp.concatenate([real, fake])
-    labels = None if real_labels is None else jnp.concatenate([real_labels, fake_labels])
-    low = None if real_low is None else jnp.concatenate([real_low, fake_low])
+  def d_loss_fn(d, real: Examples, fake: Examples, key):
+    batch = real.video.shape[0]
+    video = jnp.concatenate([real.video, fake.video])
+    labels = None if real.labels is None else jnp.concatenate([real.labels, fake.labels])
+    low = None if real.low is None else jnp.concatenate([real.low, fake.low])
     scores = d(video, labels, key=key, video_low=low)
     return hinge_losses(scores, batch)
 
@@ -201,8 +182,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
                                                real_low)
     fake = jax.lax.stop_gradient(generate(gan.generator, z, fake_labels, fake_low))
     d_grad = nnx.value_and_grad(d_loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)
-    (d_loss, parts), grads = d_grad(gan.discriminators, real, real_labels, real_low, fake,
-                                    fake_labels, fake_low, k_d)
+    (d_loss, parts), grads = d_grad(gan.discriminators, Examples(real, real_labels, real_low),
+                                    Examples(fake, fake_labels, fake_low), k_d)
     gan.d_optimizer.update(gan.discriminators, grads)
     parts = dict(parts, d_loss=d_loss, **{"grad_norm/d": optax.tree.norm(grads)})
     for name, value in parts.items():

@@ -18,8 +18,7 @@ import time
 import jax
 
 from hvg_jax.errors import UserError
-
-LOCK_FILE = "run.lock"
+from hvg_jax.layout import RunDir
 
 
 class WorkdirLockedError(UserError, RuntimeError):
@@ -61,12 +60,13 @@ def _describe(holder: dict) -> str:
           f"{holder.get('started', '?')}: {holder.get('command', '?')}")
 
 
-def acquire(workdir) -> str | None:
+def acquire(workdir: RunDir | str) -> str | None:
   """Takes the lock of ``workdir`` for this process; returns its path (None where no lock
   is taken: other processes than 0, object stores). Raises WorkdirLockedError."""
   if jax.process_index() != 0 or "://" in str(workdir):
     return None
-  path = os.path.join(str(workdir), LOCK_FILE)
+  workdir = RunDir.of(workdir)
+  path = str(workdir.lock)
   holder = {"host": socket.gethostname(), "pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)}
   for _ in range(2):
@@ -97,7 +97,7 @@ def release(path: str | None):
 
 
 @contextlib.contextmanager
-def held(workdir):
+def held(workdir: RunDir | str):
   """The lock of ``workdir`` while the block runs."""
   path = acquire(workdir)
   try:
