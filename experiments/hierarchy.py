@@ -43,7 +43,7 @@ from hvg_jax import level as level_lib  # noqa: E402
 from hvg_jax.chain import generate as gen  # noqa: E402
 from hvg_jax.chain import levels as chain_levels  # noqa: E402
 from hvg_jax.chain.sampler import ChainSampler, level_lengths, sample_chain  # noqa: E402
-from hvg_jax.checkpoints import quiet_orbax_logging  # noqa: E402
+from hvg_jax.cli import quiet_orbax_logging  # noqa: E402
 from hvg_jax.eval import evaluation, grounding, psd, real_data  # noqa: E402
 from hvg_jax.train import trainer  # noqa: E402
 

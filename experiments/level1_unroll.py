@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 from hvg_jax import runtime, video_io  # noqa: E402
 from hvg_jax.chain import generate as gen  # noqa: E402
 from hvg_jax.chain import levels as chain_levels  # noqa: E402
-from hvg_jax.checkpoints import quiet_orbax_logging  # noqa: E402
+from hvg_jax.cli import quiet_orbax_logging  # noqa: E402
 from hvg_jax.eval import psd, real_data  # noqa: E402
 
 _CHAIN = flags.DEFINE_string("chain", None, "A trained level 1 (its workdir, or a chain's).")

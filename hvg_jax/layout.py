@@ -9,7 +9,7 @@ A level's workdir (:class:`LevelDir`)::
   <workdir>/best/step_<N>               the best generator by an evaluation metric
                                         (hvg_jax.eval.best)
   <workdir>/best_set_aside/             bests ranked by other metrics or settings, moved aside
-  <workdir>/samples/step_<N>            samples written during training
+  <workdir>/samples/step_<NNNNNNNN>     samples written during training (8 digits)
   <workdir>/eval/step_<N>               evaluations during training
   <workdir>/compilation_cache/          compiled programs kept for the next run
   <workdir>/run.lock                    one run per workdir (hvg_jax.train.workdir_lock)

@@ -239,12 +239,13 @@ def test_an_evaluator_reuses_its_compiled_programs_for_new_weights():
                           standing_passes=1)
   evaluator = evaluation.Evaluator(s, progress=False)
   first = evaluator(levels, recompute=[1]).metrics
-  compiled = evaluator._sampler._generate + evaluator._sampler._statistics
+  compiled = evaluator._sampler.programs.generate + evaluator._sampler.programs.statistics
   traced = [f._cache_size() for f in compiled]
   later = dataclasses.replace(levels[-1], params=jax.tree.map(lambda x: x * 1.5,
                                                               levels[-1].params))
   second = evaluator(levels[:-1] + [later], recompute=[1]).metrics
   assert evaluator._sampler.levels[-1] is later
-  assert evaluator._sampler._generate + evaluator._sampler._statistics == compiled
+  assert (evaluator._sampler.programs.generate
+          + evaluator._sampler.programs.statistics) == compiled
   assert [f._cache_size() for f in compiled] == traced
   assert first["grounding"] != second["grounding"]  # the new weights were used

@@ -122,7 +122,7 @@ class Device(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
-class LevelRun:
+class LevelPlan:
   """One level's video of ``frames`` frames made in calls of one program: level 1 piece
   by piece (its state carried), an upsampler chunk by chunk of its input."""
   level: int  # index
@@ -153,7 +153,7 @@ class SamplePlan:
   """Every level's video of ``batch`` videos at ``lengths``: ``runs[k]`` makes level k's."""
   lengths: tuple[int, ...]
   batch: int
-  runs: tuple[LevelRun, ...]
+  runs: tuple[LevelPlan, ...]
 
   @property
   def units(self) -> float:
@@ -167,7 +167,7 @@ class StatsPass:
   level's (else only the levels above use them: a window's passes)."""
   level: int
   frames: int
-  runs: tuple[LevelRun, ...]
+  runs: tuple[LevelPlan, ...]
   keep: bool = True
 
   @property
@@ -199,7 +199,7 @@ class StatsPlan:
     return self.passes * sum(p.units for p in self.levels if p is not None)
 
 
-def runs(plan: SamplePlan | StatsPlan) -> list[LevelRun]:
+def runs(plan: SamplePlan | StatsPlan) -> list[LevelPlan]:
   """Every level run of a plan."""
   if isinstance(plan, SamplePlan):
     return list(plan.runs)
@@ -263,7 +263,7 @@ class Planner:
     self._chunks[key] = c
     return c
 
-  def level_run(self, k: int, kind: str, batch: int, frames: int) -> LevelRun:
+  def level_run(self, k: int, kind: str, batch: int, frames: int) -> LevelPlan:
     """Level k's (index) ``kind`` run over a video of ``frames`` output frames."""
     g, top = self.levels[k], self.levels[-1].resolution
     f = g.time_factor
@@ -273,11 +273,11 @@ class Planner:
     else:  # pieces of c frames, the last one cut
       run, chunks = c, [(s, s, min(s + c, frames)) for s in range(0, frames, c)]
     units = batch * (run * f) * g.resolution * g.resolution / (top * top)
-    return LevelRun(level=k, kind=kind, batch=batch, frames=frames, chunk=c, run=run,
+    return LevelPlan(level=k, kind=kind, batch=batch, frames=frames, chunk=c, run=run,
                     time_factor=f, chunks=tuple(chunks), call_units=units,
                     memory=self._memory.get((k, kind, batch, run)))
 
-  def _below(self, k: int, lengths: Sequence[int], batch: int) -> tuple[LevelRun, ...]:
+  def _below(self, k: int, lengths: Sequence[int], batch: int) -> tuple[LevelPlan, ...]:
     """The runs of levels k, k - 1, ..., 1 (as they are pulled: the top's first), in
     level order."""
     return tuple(reversed([self.level_run(j, SAMPLE, batch, lengths[j])

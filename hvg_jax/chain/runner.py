@@ -12,7 +12,7 @@ from jax.experimental import multihost_utils
 
 from hvg_jax import runtime
 from hvg_jax.chain import generate as gen
-from hvg_jax.chain.plan import SAMPLE, LevelRun, SamplePlan, StatsPass, StatsPlan
+from hvg_jax.chain.plan import SAMPLE, LevelPlan, SamplePlan, StatsPass, StatsPlan
 from hvg_jax.level import FrozenLevel, stats_frames
 
 
@@ -125,7 +125,7 @@ class Runner:
 
   # Making videos.
 
-  def _level1_pieces(self, run: LevelRun, stats, z, labels):
+  def _level1_pieces(self, run: LevelPlan, stats, z, labels):
     """(start, output) of level 1's pieces in order (the last one cut): its frames (kind
     "sample", with ``stats``) or their batch statistics ("stats")."""
     lv, p = self.levels[0], self.programs
@@ -147,7 +147,7 @@ class Runner:
         yield s, jax.tree.map(lambda x: runtime.fetch(x)[:n] if x.ndim else runtime.fetch(x),
                               y)
 
-  def _over_chunks(self, run: LevelRun, lower, call):
+  def _over_chunks(self, run: LevelPlan, lower, call):
     """Yields (c, a, b, call(c, input frames [c, c + run.run))) for the chunks of ``run``
     in order, pulling their input from ``lower`` (the input video's frames in order, in
     pieces) and holding only the input frames the next chunk needs."""
@@ -191,7 +191,7 @@ class Runner:
       yield from made
       made.clear()
 
-  def upsample(self, run: LevelRun, stats, z, low: np.ndarray, labels) -> np.ndarray:
+  def upsample(self, run: LevelPlan, stats, z, low: np.ndarray, labels) -> np.ndarray:
     """Level ``run.level`` over the whole input video ``low``, chunk by chunk (host
     arrays)."""
     k, p = run.level, self.programs

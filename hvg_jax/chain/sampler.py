@@ -28,9 +28,9 @@ import numpy as np
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import plan as plan_lib
 from hvg_jax.chain import stats_cache
-from hvg_jax.chain.plan import SAMPLE, SamplingError  # noqa: F401  (SamplingError: callers')
+from hvg_jax.chain.plan import SAMPLE
 from hvg_jax.chain.progress import Progress
-from hvg_jax.chain.runner import Programs, Runner, random_labels, stretched  # noqa: F401
+from hvg_jax.chain.runner import Programs, Runner, random_labels  # noqa: F401 (experiments')
 from hvg_jax.level import FrozenLevel, stats_frames
 
 # Bytes. On CPU the device memory is the host's: a small budget keeps the host's peak
@@ -82,10 +82,6 @@ class ChainSampler:
                                     self.chunk_memory, self.programs)
     self.runner = Runner(levels, self.programs, self.progress.update)
 
-  # The compiled functions (a caller checks that for_levels shares them).
-  _generate = property(lambda self: self.programs.generate)
-  _statistics = property(lambda self: self.programs.statistics)
-
   def for_levels(self, levels: list[FrozenLevel]) -> "ChainSampler":
     """A sampler of ``levels``; when they are the same networks as this one's (graphdefs,
     configs, statistics layout), e.g. a level in training at a later step, it shares this
@@ -109,13 +105,9 @@ class ChainSampler:
 
   # Plans.
 
-  def compiled(self, k: int, kind: str, batch: int, run: int):
-    """Level k's (index) program (kind "sample" or "stats") on ``run`` input frames (level
-    1: output frames), compiled."""
-    return self.programs.compiled(k, kind, batch, run)
-
   def memory(self, k: int, kind: str, batch: int, run: int) -> int:
-    """Device bytes of :meth:`compiled`'s program (measured once)."""
+    """Device bytes of level k's (index) program (kind "sample" or "stats") on ``run``
+    input frames (level 1: output frames), compiled (measured once)."""
     return self.planner.memory(k, kind, batch, run)
 
   def chunk(self, k: int, kind: str, batch: int, frames: int) -> int:
@@ -184,8 +176,8 @@ class ChainSampler:
 
     With ``window`` (top-level frames) shorter than the video, the upsamplers' passes
     run on a ``window``-frame video instead, whose statistics are stretched to the length
-    (:func:`stretched`); level 1's passes still run the whole length (it is causal: its
-    first frames' statistics are the short video's).
+    (:func:`hvg_jax.chain.runner.stretched`); level 1's passes still run the whole length
+    (it is causal: its first frames' statistics are the short video's).
     """
     plan = self.plan_statistics(lengths, passes=passes, batch=batch, recompute=recompute,
                                 window=window)

@@ -6,8 +6,9 @@ frames and videos it takes) by subclassing ``MetricSettings``; its module in
 hvg_jax/eval/metrics/ adds the computation and registers it. Every function here that
 needs to know the metrics takes that registry (name -> MetricSettings) as data, the
 ``registry`` argument: hvg_jax.eval.evaluation and the commands pass
-hvg_jax.eval.metrics.METRICS. Without it (``validate`` of a whole config, before any metric
-is loaded) only the fields every evaluation has are checked.
+hvg_jax.eval.metrics.METRICS. ``validate`` of a whole config checks the metrics registered
+(validation.REGISTERED, the same dict, filled when hvg_jax.eval.metrics is imported);
+before any is, only the fields every evaluation has.
 
 The fields themselves and their defaults are ``config.eval`` (config_lib/defaults.py), so
 every one is overridable on the command line; a plug-in metric with fields of its own
@@ -42,12 +43,15 @@ class MetricSettings:
     name: its name in config.eval.metrics.
     needs_i3d: its generated and real clips go through I3D (one pass shared by all such
       metrics: config.eval.clip_frames frames of config.eval.num_clips clips).
+    compares_with_real: it compares generated clips with real ones (FVD) rather than
+      scoring generated clips alone (IS): ``hvg_jax.fvd`` then needs ``--real``.
     best_mode: "min" or "max" when it can rank generators (config.eval.best_metric).
     fields: the config.eval fields of its own.
     defaults: defaults of its fields that config.eval lacks.
   """
   name: str = ""
   needs_i3d: bool = False
+  compares_with_real: bool = False
   best_mode: str | None = None
   fields: tuple[str, ...] = ()
   defaults: dict = {}

@@ -41,6 +41,12 @@ def _check_temporal_halving(c, name: str, frames: int, resolution: int):
          f"{halvings} times; that needs a multiple of {2**halvings} frames")
 
 
+# Every registered evaluation metric's settings (name -> config_lib.evaluation
+# .MetricSettings, in the order of their values): the registry hvg_jax.eval.metrics fills,
+# so that a config's eval section is checked against the metrics there are while
+# config_lib imports none of them.
+REGISTERED: dict = {}
+
 # Configs validated in this process, by content, with their shapes: each config's fields
 # are checked once however many modules ask for its shapes (a training start asks often).
 _VALIDATED: dict[str, shapes_lib.LevelShapes] = {}
@@ -49,7 +55,7 @@ _VALIDATED: dict[str, shapes_lib.LevelShapes] = {}
 def level_shapes(c: ml_collections.ConfigDict) -> shapes_lib.LevelShapes:
   """The shapes of a config, validated first (ConfigError naming the field otherwise);
   validated once per process for each distinct config."""
-  key = c.to_json()
+  key = f"{c.to_json()} {','.join(REGISTERED)}"
   if key not in _VALIDATED:
     _validate(c)
     _VALIDATED[key] = shapes_lib.compute(c)
@@ -174,9 +180,9 @@ def _validate(c: ml_collections.ConfigDict):
   if t.ema_decay is not None:
     check(0.0 < t.ema_decay < 1.0,
            f"config.train.ema_decay: in (0, 1) or None, got {t.ema_decay}")
-  # The fields of every evaluation; each metric's own are checked where its registry is
-  # at hand (config_lib.evaluation: config_lib never imports the metrics).
-  validate_eval(c.eval, c.level)
+  # The fields of every evaluation, and each chosen metric's once the metrics are
+  # registered (every command that trains or evaluates imports them).
+  validate_eval(c.eval, c.level, REGISTERED or None)
 
 
 def parse_metrics(names, registry: Mapping | None = None) -> list[str]:

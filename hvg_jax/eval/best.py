@@ -25,8 +25,8 @@ import time
 import jax
 import orbax.checkpoint as ocp
 
-from hvg_jax import config_lib
 from hvg_jax import level as level_lib
+from hvg_jax.eval.metrics import METRICS
 from hvg_jax.layout import BEST_STEP_PREFIX, LevelDir
 
 
@@ -50,7 +50,7 @@ class BestGenerator:
     self.workdir = LevelDir.of(workdir)
     self.directory = self.workdir.best
     self.metric = metric
-    self.mode = config_lib.BEST_MODES[metric]
+    self.mode = METRICS[metric].best_mode
     self.settings = settings or {}
     self.record = self.load(workdir)
     if self.record and (self.record["metric"] != metric

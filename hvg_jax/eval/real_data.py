@@ -128,4 +128,3 @@ def statistics(config, fn, *, kind: str, label: str, split: str, num: int, frame
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
   return cached(directory, description, compute)
-

@@ -13,10 +13,10 @@ from hvg_jax.train import state as state_lib
 from hvg_jax.train.run import LevelRun
 
 
-# The sampler's settings as a level's config names them: its errors in training's terms.
-CONFIG_FIELDS = {"frames": "config.data.frames", "passes": "config.sample.standing_passes",
-                 "batch": "config.sample.standing_batch",
-                 "window": "config.sample.standing_window"}
+# The sampler's settings this module passes, as a level's config names them: its errors
+# in training's terms (validated configs keep them in range; a guard, not a path).
+CONFIG_FIELDS = {"passes": "config.sample.standing_passes",
+                 "batch": "config.sample.standing_batch"}
 
 
 def sampling_level(run: LevelRun, graphdef, state, step: int, *,

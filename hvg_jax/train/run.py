@@ -4,8 +4,10 @@ Everything a level's training is given or derives before its first step lives he
 config (validated once) and shapes, its workdir (hvg_jax.layout, absolute from here on), the
 device mesh, the frozen lower levels it upsamples and its data source. The loop, the
 samples, finishing and the periodic evaluation take the run rather than each of these.
-Every check that can fail on a user's input runs in :func:`start`, before anything
-compiles.
+:func:`start` checks the config, the batch split, the data and the lower levels before
+anything is written or compiled; the workdir (writable, not in use) and the periodic
+evaluation's settings are checked next, still before the first compile
+(hvg_jax.train.trainer).
 """
 
 import contextlib

@@ -1,11 +1,11 @@
 """One training iteration of a level: ``d_steps`` discriminator updates, then one of G.
 
 The hinge losses: hvg_jax.train.losses. D sees real and generated videos in one call, so
-both halves are judged with the same spectrally normalised weights. Every training-mode call advances spectral norm's power
-iteration (D's once per D step and once in the G step; G's in every pass), as in
-BigGAN's PyTorch code. Each D step takes its own real batch and fresh noise; generated
-classes are drawn uniformly. All randomness comes from fold_in(train key, step): a resumed
-run draws exactly what the uninterrupted one did.
+both halves are judged with the same spectrally normalised weights. Every training-mode
+call advances spectral norm's power iteration (D's once per D step and once in the G
+step; G's in every pass), as in BigGAN's PyTorch code. Each D step takes its own real
+batch and fresh noise; generated classes are drawn uniformly. All randomness comes from
+fold_in(train key, step): a resumed run draws exactly what the uninterrupted one did.
 
 The update is one jitted function over the mesh: the batch is split over ``data``,
 parameters are replicated, so gradients are averaged over the global batch and BatchNorm

@@ -8,8 +8,9 @@ checks iterate; nothing else names a metric. Adding a metric is adding a module 
 registers it (and importing it).
 """
 
-from hvg_jax.eval.metrics.base import Batch, Context, Metric  # pylint: disable=unused-import (public)
-from hvg_jax.eval.metrics.registry import METRICS, register, unregister  # pylint: disable=unused-import (public)
+# pylint: disable=unused-import (the package's public names)
+from hvg_jax.eval.metrics.base import Batch, Context, Metric
+from hvg_jax.eval.metrics.registry import METRICS, register, unregister
 
 # The built-in metrics, registered in the order their values are reported.
-from hvg_jax.eval.metrics import fvd, fid, inception, psd, grounding  # pylint: disable=unused-import
+from hvg_jax.eval.metrics import fvd, fid, inception, psd, grounding

@@ -2,9 +2,12 @@
 reported (the built-in ones registered by hvg_jax.eval.metrics, a plug-in by its module)."""
 
 from hvg_jax.config_lib import evaluation as settings_lib
+from hvg_jax.config_lib import validation
 from hvg_jax.eval.metrics.base import Metric
 
-METRICS: dict[str, Metric] = {}  # name -> metric, in the order of their values
+# name -> metric, in the order of their values; config_lib's own record of the registered
+# metrics (the same dict), so that config validation checks every metric's settings.
+METRICS: dict[str, Metric] = validation.REGISTERED
 
 
 def register(metric: Metric) -> Metric:
