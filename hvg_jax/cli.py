@@ -99,11 +99,15 @@ def start(argv: list[str]):
 
 @contextlib.contextmanager
 def user_errors():
-  """Ends the command with ``error: <message>`` on a UserError (hvg_jax.errors)."""
+  """Ends the command with ``error: <message>`` on a UserError (hvg_jax.errors), and with
+one line and exit status 130 (a shell's for Ctrl-C) when interrupted."""
   try:
     yield
   except UserError as e:
     sys.exit(f"error: {e}")
+  except KeyboardInterrupt:
+    print("Interrupted.", file=sys.stderr)
+    sys.exit(130)
 
 
 def load_chain(spec: str):

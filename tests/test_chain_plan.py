@@ -110,6 +110,10 @@ def test_settings_out_of_range_are_facts_each_caller_names_its_way():
       "--frames=50: level 3 outputs 4 frames for every level-1 frame, so the number of "
       "frames must be a positive multiple of 4 (e.g. 48 or 52)")
   assert str(e.value).startswith("frames=50: level 3 outputs")
+  for frames, nearest in ((-5, (4,)), (0, (4,)), (3, (4,))):  # only lengths that work
+    with pytest.raises(SamplingError) as e:
+      planner.lengths(frames)
+    assert e.value.suggested == nearest and "(e.g. 4)" in str(e.value)
   with pytest.raises(SamplingError) as e:
     planner.statistics([24, 48, 96], passes=1, batch=2, window=50)
   assert e.value.setting == "window" and e.value.message("--standing_window").startswith(

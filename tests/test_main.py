@@ -1,4 +1,5 @@
-"""``python -m hvg_jax.main`` as a user runs it: outputs, resumption, errors, SIGTERM."""
+"""``python -m hvg_jax.main`` as a user runs it: outputs, resumption, errors, SIGTERM and
+Ctrl-C."""
 
 import signal
 import subprocess
@@ -51,6 +52,12 @@ def test_main_trains_and_leaves_checkpoints_summaries_and_samples(tmp_path):
 
   again = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=9")
   assert again.returncode == 0 and "already trained (9 of 9 steps)" in again.stderr
+  fewer = _main(DEMO, f"--workdir={tmp_path}", "--config.train.num_steps=6")
+  assert fewer.returncode == 1 and "Traceback" not in fewer.stderr
+  assert fewer.stderr.strip().splitlines()[-1] == (
+      f"error: config.train.num_steps=6, but the run in {tmp_path} is at step 9 already: "
+      "pass --config.train.num_steps=9 or more to go on with it, or another --workdir to "
+      "train 6 steps afresh")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -82,9 +89,10 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_the_command_resumes(tmp_path):
-  """A SIGTERM mid-run (as a cluster's preemption sends) saves the step reached and exits
-  cleanly; the same command then continues from that step."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_saves_and_the_command_resumes(tmp_path, sig):
+  """A SIGTERM mid-run (as a cluster's preemption sends), or Ctrl-C (SIGINT), saves the
+  step reached and exits cleanly; the same command then continues from that step."""
   args = [PYTHON, "-m", "hvg_jax.main", DEMO, f"--workdir={tmp_path}",
           "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
           "--config.train.log_every=2", "--config.train.sample_every=100000"]
@@ -94,10 +102,10 @@ def test_sigterm_saves_and_the_command_resumes(tmp_path):
   for line in proc.stderr:  # wait until training runs
     if " d_loss=" in line or time.time() > deadline:
       break
-  proc.send_signal(signal.SIGTERM)
+  proc.send_signal(sig)
   err = proc.stderr.read()
   assert proc.wait(timeout=300) == 0, err[-3000:]
-  assert "Stopped at step" in err
+  assert "Stopped at step" in err and "Traceback" not in err
   (stopped,) = _steps(tmp_path)
   assert 2 <= stopped < 100000
   out = _main(DEMO, f"--workdir={tmp_path}", f"--config.train.num_steps={stopped + 2}",
@@ -105,3 +113,28 @@ def test_sigterm_saves_and_the_command_resumes(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert f"Resuming demo_level1 from the checkpoint of step {stopped}" in out.stderr
   assert _steps(tmp_path)[-1] == stopped + 2
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
+  """The first Ctrl-C asks for a checkpoint after the step; a second one stops at once,
+  wherever the run is (a step, a save): one line, exit status 130, no traceback, the
+  workdir's lock released."""
+  args = [PYTHON, "-m", "hvg_jax.main", DEMO, f"--workdir={tmp_path}",
+          "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
+          "--config.train.log_every=2", "--config.train.sample_every=100000"]
+  proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                          env=subprocess_env())
+  deadline = time.time() + 600
+  for line in proc.stderr:  # wait until training runs
+    if " d_loss=" in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGINT)
+  for line in proc.stderr:  # the first one was handled: the second interrupts
+    if "Ctrl-C: saving" in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGINT)
+  err = proc.stderr.read()
+  assert proc.wait(timeout=300) == 130, err[-3000:]
+  assert "Interrupted: stopped at once, without saving." in err, err[-3000:]
+  assert "Traceback" not in err and not (tmp_path / "run.lock").exists()

@@ -54,7 +54,9 @@ def lengths_for(factors: Sequence[int], top_frames: int, setting: str = "frames"
   cannot reach is a :class:`SamplingError` of ``setting``."""
   total = int(np.prod(factors))
   if top_frames < 1 or top_frames % total:
-    nearest = sorted({total * max(1, top_frames // total), total * (top_frames // total + 1)})
+    # The valid lengths either side (positive ones only: -5 suggests 2, not -4).
+    nearest = sorted({total * max(1, top_frames // total),
+                      total * max(1, top_frames // total + 1)})
     raise SamplingError(
         setting, top_frames,
         f"level {len(factors)} outputs {total} frames for every level-1 frame, so the number "

@@ -49,30 +49,75 @@ def cache_dir(configured: str) -> epath.Path:
 def cached(directory, description: dict, compute, name: str = "") -> dict[str, np.ndarray]:
   """The arrays ``compute()`` returns, from a file in ``directory`` keyed by
   ``description`` (data set, split, clip setting, ...) when an earlier run saved them.
-  ``name`` starts the file's name (default: the description's kind, data and split)."""
+  ``name`` starts the file's name (default: the description's kind, data and split).
+
+  What is read back is checked: a file that cannot be read (truncated, damaged), that was
+  written for another description (another folder's statistics under this name), or whose
+  arrays are not the number of clips asked for is a warning naming it, then computed
+  again and replaced (atomically: a file is whole or absent)."""
   key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:16]
   name = name or "_".join(str(description[k]) for k in ("kind", "data", "split"))
   path = epath.Path(directory) / f"{name}_{key}.npz"
-  exists = path.exists()
+  arrays = _load(path, description) if path.exists() else None
   if jax.process_count() > 1:  # one decision for all (computing runs collectives): load
-    # only if every process sees the file (cache_dir may be local to each host)
-    exists = bool(np.min(multihost_utils.process_allgather(np.int32(exists))))
-  if exists:
+    # only if every process read the file (cache_dir may be local to each host)
+    if not np.min(multihost_utils.process_allgather(np.int32(arrays is not None))):
+      arrays = None
+  if arrays is not None:
     logging.info("Real-data statistics from %s", path)
-    with path.open("rb") as f, np.load(f) as arrays:
-      return {k: arrays[k] for k in arrays.files if k != "description"}
+    return arrays
   arrays = compute()
   try:  # every process writes (the same arrays): cache_dir may be local to each host
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{jax.process_index()}.{os.getpid()}.tmp"
-    with tmp.open("wb") as f:
-      np.savez(f, description=json.dumps(description), **arrays)
-    tmp.replace(path)  # whole files only
+    try:
+      with tmp.open("wb") as f:
+        np.savez(f, description=json.dumps(description), **arrays)
+      tmp.replace(path)  # whole files only
+    finally:
+      if tmp.exists():
+        tmp.unlink()
     logging.info("Saved real-data statistics in %s", path)
   except OSError as e:
     logging.warning("Could not cache real-data statistics in %s (%s); set "
                     "eval.cache_dir (--cache_dir) to a writable directory.", path, e)
   return arrays
+
+
+def _load(path, description: dict) -> dict[str, np.ndarray] | None:
+  """The arrays of the cache file ``path`` if it reads whole and was written for
+  ``description``; None, with a warning saying why, otherwise."""
+  try:
+    with path.open("rb") as f, np.load(f) as npz:
+      stored = json.loads(str(npz["description"]))
+      arrays = {k: npz[k] for k in npz.files if k != "description"}
+  except Exception as e:  # pylint: disable=broad-except
+    # A damaged file fails in many ways (BadZipFile, EOFError, ValueError, KeyError, ...).
+    reason = f"it cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+  else:
+    asked = json.loads(json.dumps(description))  # as stored: tuples become lists
+    differ = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
+    counts = {len(v) for v in arrays.values() if v.ndim}
+    if differ:
+      reason = "it was written for other settings (" + "; ".join(
+          f"{k}: {stored.get(k)!r}, asked {asked.get(k)!r}" for k in differ) + ")"
+    elif len(counts) != 1 or not _count_fits(counts.pop(), asked):
+      reason = "its arrays do not hold the clips asked for"
+    else:
+      return arrays
+  logging.warning("Ignoring the cached real-data statistics %s: %s. Computing them again; "
+                  "the file is replaced.", path, reason)
+  return None
+
+
+def _count_fits(count: int, description: dict) -> bool:
+  """Whether ``count`` clips are what ``description`` asks for: exactly ``num``, or up to
+  ``num_clips`` of a folder (0: all; unusable files are skipped)."""
+  if "num" in description:
+    return count == description["num"]
+  if description.get("num_clips"):
+    return 0 < count <= description["num_clips"]
+  return count > 0
 
 
 def describe(config: ml_collections.ConfigDict, split: str, *, frames, **settings) -> dict:

@@ -53,6 +53,7 @@ def _train_in(run: run_lib.LevelRun):
     out = loop_lib.Outputs(Checkpoints(run.dir, config), writer, evaluation)
     try:
       graphdef, state, step = _restore_or_init(run, out)
+      check_not_past(step, config, run.dir)
       if step >= config.train.num_steps:
         logging.info("%s is already trained (%d of %d steps).", config.name, step,
                      config.train.num_steps)
@@ -88,6 +89,17 @@ def _restore_or_init(run: run_lib.LevelRun, out: loop_lib.Outputs):
   return graphdef, state, start
 
 
+def check_not_past(latest: int | None, config: ml_collections.ConfigDict, workdir):
+  """ConfigError if the run in ``workdir`` is at a later step than ``config.train.num_steps``
+  (a level cannot be trained back to an earlier step)."""
+  n = config.train.num_steps
+  if latest is not None and latest > n:
+    raise config_lib.ConfigError(
+        f"config.train.num_steps={n}, but the run in {workdir} is at step {latest} already: "
+        f"pass --config.train.num_steps={latest} or more to go on with it, or another "
+        f"--workdir to train {n} steps afresh")
+
+
 def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[LevelDir] | None:
   """Trains a chain's levels in order, level k in ``workdir/level<k>`` on the frozen levels
   below it. Finished levels are skipped and the one in progress resumes, so the same
@@ -120,6 +132,7 @@ def _train_levels(configs, chain_dir: ChainDir) -> list[LevelDir] | None:
     level_dir = chain_dir.level(config.level)
     config = copy.deepcopy(config)
     config.lower_levels = ",".join(str(d) for d in dirs)
+    check_not_past(level_lib.status(level_dir)[0], config, level_dir)
     if level_lib.is_finished(level_dir, config.train.num_steps):
       logging.info("Level %d (%s) is finished in %s.", config.level, config.name, level_dir)
     else:

@@ -96,11 +96,22 @@ def release(path: str | None):
       os.unlink(path)
 
 
+_HELD: list[str] = []  # this process's locks, innermost last (release_all)
+
+
 @contextlib.contextmanager
 def held(workdir: RunDir | str):
   """The lock of ``workdir`` while the block runs."""
   path = acquire(workdir)
+  _HELD.append(path)
   try:
     yield
   finally:
+    _HELD.remove(path)
+    release(path)
+
+
+def release_all():
+  """Releases every lock this process holds (before it exits at once: a second Ctrl-C)."""
+  for path in reversed(_HELD):
     release(path)
