@@ -6,6 +6,7 @@ one for the mesh and its shardings, so the layout is decided in one place.
 """
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +73,19 @@ def put_replicated(tree, mesh):
 
 
 @functools.cache  # once: TensorFlow refuses to change its devices after it started
+def available_host_memory() -> int:
+  """Bytes of host memory available to a new allocation (Linux's MemAvailable; elsewhere
+  the free physical pages)."""
+  try:
+    with open("/proc/meminfo", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def keep_tensorflow_off_accelerators():
   """TensorFlow only reads data and writes TensorBoard files: it must not take the GPUs
   JAX uses. Imported here, when a command gets that far (it takes seconds to import)."""

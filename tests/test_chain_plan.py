@@ -147,3 +147,29 @@ def test_the_sample_command_names_its_flags():
                         ("num_videos", "--num_videos"), ("label", "--label")):
     error = sample.in_flags(SamplingError(setting, 0, "must be at least 1"))
     assert str(error) == f"{flag}=0: must be at least 1"
+
+
+def test_a_video_too_long_for_the_memory_is_refused_before_anything_runs(monkeypatch):
+  """A request whose standing statistics cannot fit is one error naming the longest video
+  that does (not the out-of-memory killer), and that length is accepted."""
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from conftest import CONFIG_DIR  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, models, runtime  # pylint: disable=import-outside-toplevel
+  from hvg_jax import level as level_lib  # pylint: disable=import-outside-toplevel
+  from hvg_jax.chain import sampler  # pylint: disable=import-outside-toplevel
+  levels = []
+  for name in ("demo_level1", "demo_level2"):  # untrained: only the statistics' shapes count
+    config = config_lib.load_config(CONFIG_DIR / f"{name}.py", "runlocal")
+    graphdef, state = nnx.split(models.build_generator(config, rngs=nnx.Rngs(0)))
+    levels.append(level_lib.frozen_level(config, graphdef, state, name))
+  monkeypatch.setattr(runtime, "available_host_memory", lambda: 1 << 30)  # 1 GiB
+  per_frame = sampler.statistics_bytes(levels, [1, 2]) / 2
+  with pytest.raises(SamplingError) as e:
+    sampler.sample_chain(levels, frames=1_000_000_000, progress=False)
+  (longest,) = e.value.suggested
+  assert e.value.setting == "frames" and longest % 2 == 0
+  assert 2 * per_frame * longest <= 0.5 * (1 << 30) < 2 * per_frame * (longest + 2)
+  assert e.value.message("--frames").startswith(
+      "--frames=1000000000: the standing statistics of 1000000000 frames need")
+  assert f"at most {longest} frames fit" in str(e.value)
+  sampler.check_memory(levels, sampler.level_lengths(levels, longest))  # fits

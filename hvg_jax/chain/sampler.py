@@ -25,6 +25,7 @@ import functools
 import jax
 import numpy as np
 
+from hvg_jax import runtime
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain import plan as plan_lib
 from hvg_jax.chain import stats_cache
@@ -193,6 +194,49 @@ def uses_window(levels, lengths: list[int], window: int) -> bool:
   return plan_lib.uses_window(len(levels), lengths, window)
 
 
+def statistics_bytes(levels: list[FrozenLevel], lengths: list[int]) -> int:
+  """Bytes of every level's standing statistics for videos of ``lengths`` frames (one
+  value per timestep of each statistic)."""
+  return sum(x.dtype.itemsize * int(np.prod(x.shape[1:])) * t
+             for lv, t in zip(levels, lengths) for x in jax.tree.leaves(lv.stats) if x.ndim)
+
+
+# A request may take this share of the memory available: the rest is for the programs,
+# the videos in flight and whatever else runs on the machine.
+MEMORY_SHARE = 0.5
+
+
+def check_memory(levels: list[FrozenLevel], lengths: list[int]):
+  """A SamplingError of "frames", before anything runs, when the standing statistics of
+  videos of ``lengths`` frames cannot fit: held on the host and on the device (on a CPU
+  both are the host's memory), they grow with the length while everything else does not.
+  The error names the longest video that fits."""
+  per_video = statistics_bytes(levels, lengths)
+  device = jax.local_devices()[0]
+  on_cpu = device.platform == "cpu"
+  budgets = [(runtime.available_host_memory(), 2 if on_cpu else 1, "host memory")]
+  stats = {} if on_cpu else (device.memory_stats() or {})
+  if "bytes_limit" in stats:
+    budgets.append((stats["bytes_limit"] - stats.get("bytes_in_use", 0), 1,
+                    f"{device.platform.upper()} memory"))
+  top = lengths[-1]
+  factor = top // lengths[0] if lengths[0] else 1
+  for available, copies, what in budgets:
+    need = copies * per_video
+    if need <= MEMORY_SHARE * available:
+      continue
+    longest = int(MEMORY_SHARE * available / (copies * per_video) * top) // factor * factor
+    gib = 2.0**30
+    raise plan_lib.SamplingError(
+        "frames", top,
+        f"the standing statistics of {top} frames need {need / gib:.1f} GiB of {what} "
+        f"({copies * per_video / top / 2**10:.1f} KiB per frame), more than "
+        f"{MEMORY_SHARE:.0%} of the {available / gib:.1f} GiB available here: at most "
+        f"{longest} frames fit" if longest >= factor else
+        f"not even {factor} frames fit in the {available / gib:.1f} GiB available here",
+        (longest,) if longest >= factor else ())
+
+
 def _prepared(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=None,
               passes=None, batch=None, mesh=None, progress=True, cache_dir=None,
               window=None, chunk_memory=None):
@@ -201,6 +245,7 @@ def _prepared(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=Non
   are kept in (and taken from) ``cache_dir``."""
   top = levels[-1].config
   lengths = level_lengths(levels, frames)
+  check_memory(levels, lengths)
   num_classes = levels[0].shapes.num_classes
   passes = top.sample.standing_passes if passes is None else passes
   batch = top.sample.standing_batch if batch is None else batch
