@@ -104,10 +104,13 @@ def main(argv):
           cache_dir=_cache_dir(), chunk_memory=chunk_memory)
     except SamplingError as e:
       raise in_flags(e) from None
-  settings = (f"--chain={_CHAIN.value} --frames={lengths[-1]} "
-              f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} --seed={_SEED.value}")
-  index = write_samples(_OUTPUT.value, levels, lengths, chunks, fps=_FPS.value,
-                        settings=settings, arrays=_ARRAYS.value, gif_frames=_GIF_FRAMES.value)
+    settings = (f"--chain={_CHAIN.value} --frames={lengths[-1]} "
+                f"--num_videos={_NUM_VIDEOS.value} --sigma={_SIGMA.value} "
+                f"--seed={_SEED.value}")
+    # Inside: a failed write (SampleWriteError) is one line.
+    index = write_samples(_OUTPUT.value, levels, lengths, chunks, fps=_FPS.value,
+                          settings=settings, arrays=_ARRAYS.value,
+                          gif_frames=_GIF_FRAMES.value)
   if index is not None:
     logging.info("Wrote %s", index)
 

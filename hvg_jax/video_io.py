@@ -38,7 +38,10 @@ def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
 
 def write_gif(path, frames: np.ndarray, fps: float = 8.0):
   """(T, H, W, 3) uint8 -> looping GIF."""
-  iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+  # Encoded in memory, then written: a failed write (a full disk) is a plain OSError, with
+  # no half-closed encoder left to fail again at interpreter shutdown.
+  data = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 / fps, loop=0)
+  epath.Path(path).write_bytes(data)
 
 
 class Mp4Writer:

@@ -1,5 +1,9 @@
 """The files of a chain's samples: each level's videos, the levels side by side, the arrays,
-and an index.html that shows them, written as the chunks of the videos are made."""
+and an index.html that shows them, written as the chunks of the videos are made.
+
+Files appear complete or not at all: each is written under a temporary name
+(``.partial-<name>``) and renamed when every file is complete; a failed write (a full disk)
+removes them and is one SampleWriteError naming the file and the cause."""
 
 import collections
 import contextlib
@@ -12,6 +16,17 @@ from etils import epath
 
 from hvg_jax import video_io
 from hvg_jax.chain.runner import Frames
+from hvg_jax.errors import UserError
+
+
+class SampleWriteError(UserError, OSError):
+  """The samples could not be written; no partial file is left."""
+
+
+def _partial(path: pathlib.Path) -> pathlib.Path:
+  """Where ``path`` is written until it is complete (its suffix kept: the encoders choose
+  the format by it)."""
+  return path.with_name(f".partial-{path.name}")
 
 
 def side_by_side(videos: list[np.ndarray], pad: int = 2) -> np.ndarray:
@@ -52,9 +67,9 @@ class _VideoFiles:
   as its frames come."""
 
   def __init__(self, stem: pathlib.Path, height: int, width: int, fps: float,
-               gif_frames: int):
-    self.stem, self.fps, self.gif_frames = stem, fps, gif_frames
-    self._mp4 = video_io.Mp4Writer(stem.with_suffix(".mp4"), height, width, fps)
+               gif_frames: int, partial=lambda path: path):
+    self.stem, self.fps, self.gif_frames, self.partial = stem, fps, gif_frames, partial
+    self._mp4 = video_io.Mp4Writer(partial(stem.with_suffix(".mp4")), height, width, fps)
     self._gif = []
 
   def write(self, frames: np.ndarray):
@@ -66,7 +81,8 @@ class _VideoFiles:
   def close(self):
     self._mp4.close()
     if self._gif:  # (none when the first write failed)
-      video_io.write_gif(self.stem.with_suffix(".gif"), np.concatenate(self._gif), self.fps)
+      video_io.write_gif(self.partial(self.stem.with_suffix(".gif")), np.concatenate(self._gif),
+                         self.fps)
 
 
 class SideBySide:
@@ -107,10 +123,45 @@ def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.
     collections.deque(chunks, maxlen=0)
     return None
   output = epath.Path(output)
-  output.mkdir(parents=True, exist_ok=True)
-  files, shapes, beside = {}, [None] * len(levels), SideBySide(lengths)
   try:
-    with video_io.local_dir(output) as local, contextlib.ExitStack() as open_files:
+    output.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise SampleWriteError(f"{output}: cannot be created ({e.strerror or e}); choose "
+                           "another --output") from None
+  shapes = [None] * len(levels)
+  try:
+    with video_io.local_dir(output) as local:
+      finals = _write_files(local, levels, lengths, chunks, shapes,
+                            dict(fps=fps, arrays=arrays, gif_frames=gif_frames))
+      for final in finals:  # every file is complete: all appear at once
+        _partial(final).replace(final)
+  except Exception as e:
+    if jax.process_count() > 1:  # the others wait for this process in the chunks' collectives
+      collections.deque(chunks, maxlen=0)
+    if isinstance(e, OSError) and not isinstance(e, UserError):
+      raise SampleWriteError(
+          f"the samples could not be written in {output}: {e.strerror or e}"
+          f"{f' ({e.filename})' if getattr(e, 'filename', None) else ''}; no partial file "
+          "was left: free space or choose another --output, then run the command "
+          "again") from None
+    raise
+  return write_index(output, levels, shapes, settings=settings, metrics=metrics,
+                     gif_frames=gif_frames)
+
+
+def _write_files(local: pathlib.Path, levels, lengths, chunks, shapes: list,
+                 options: dict) -> list[pathlib.Path]:
+  """Writes the chunks' files under their temporary names in ``local``; returns their
+  final paths. On an error every temporary file is removed."""
+  files, finals, beside = {}, [], SideBySide(lengths)
+  fps, gif_frames = options["fps"], options["gif_frames"]
+
+  def opened(path, make):
+    finals.append(path)
+    return make(_partial(path))
+
+  try:
+    with contextlib.ExitStack() as open_files:
       for k, frames in chunks:
         frames = video_io.to_uint8(frames)
         n, _, r = frames.shape[:3]
@@ -118,10 +169,12 @@ def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.
         columns = int(np.ceil(np.sqrt(n)))
         if k not in files:  # the level's first chunk: its files
           shapes[k] = (n, lengths[k], r, r, 3)
-          files[k] = [_VideoFiles(local / name, *video_io.grid(frames[:, :1], columns).shape[1:3],
-                                  fps, gif_frames)]
-          if arrays:
-            files[k] += [_NpyWriter(local / f"{name}_{i}.npy", shapes[k][1:]) for i in range(n)]
+          size = video_io.grid(frames[:, :1], columns).shape[1:3]
+          files[k] = [_VideoFiles(local / name, *size, fps, gif_frames, partial=_partial)]
+          finals += [local / f"{name}.mp4", local / f"{name}.gif"]
+          if options["arrays"]:
+            files[k] += [opened(local / f"{name}_{i}.npy",
+                                lambda p: _NpyWriter(p, shapes[k][1:])) for i in range(n)]
           for f in files[k]:
             open_files.callback(f.close)
         files[k][0].write(video_io.grid(frames, columns))
@@ -130,15 +183,16 @@ def write_samples(output, levels, lengths: list[int], chunks, *, fps: float = 8.
         grid = beside.add(k, frames)
         if grid is not None:
           if "levels" not in files:
-            files["levels"] = [_VideoFiles(local / "levels", *grid.shape[1:3], fps, gif_frames)]
+            files["levels"] = [_VideoFiles(local / "levels", *grid.shape[1:3], fps,
+                                           gif_frames, partial=_partial)]
+            finals += [local / "levels.mp4", local / "levels.gif"]
             open_files.callback(files["levels"][0].close)
           files["levels"][0].write(grid)
-  except Exception:
-    if jax.process_count() > 1:  # the others wait for this process in the chunks' collectives
-      collections.deque(chunks, maxlen=0)
+  except BaseException:
+    for final in finals:
+      _partial(final).unlink(missing_ok=True)
     raise
-  return write_index(output, levels, shapes, settings=settings, metrics=metrics,
-                     gif_frames=gif_frames)
+  return [f for f in finals if _partial(f).exists()]
 
 
 def load_videos(output) -> dict[str, np.ndarray]:
@@ -172,9 +226,18 @@ def write_index(output, levels, shapes, *, settings: str = "",
                    for k, v in metrics.items())
     table = (f"<h2>Metrics</h2><table>{rows}</table>"
              "<p>From <a href='metrics.json'>metrics.json</a>.</p>")
-  (output / "index.html").write_text(
+  page = (
       "<!doctype html><meta charset='utf-8'><title>hvg_jax samples</title>"
       "<style>img{image-rendering:pixelated;max-width:100%}figure{margin:1em 0}"
       "td{padding:0 1em 0 0;font-family:monospace}</style>"
       f"<h1>hvg_jax samples</h1><p>{html.escape(settings)}</p>\n{table}\n{items}\n")
+  partial = output / ".partial-index.html"
+  try:
+    partial.write_text(page)
+    partial.replace(output / "index.html")  # whole or absent
+  except OSError as e:
+    partial.unlink(missing_ok=True)
+    raise SampleWriteError(f"{output / 'index.html'} could not be written "
+                           f"({e.strerror or e}): free space, then run the command "
+                           "again") from None
   return output / "index.html"
