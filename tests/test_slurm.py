@@ -19,12 +19,14 @@ import local_slurm  # noqa: E402  pylint: disable=wrong-import-position
 pytestmark = pytest.mark.slow  # a SLURM job that trains
 
 
-def _wait(what, condition, timeout, log=None):
+def _wait(what, condition, timeout, log=None, state=lambda: ""):
+  """Waits for ``condition``; on a timeout fails with the job's state (``state()``) and the
+  end of its log."""
   deadline = time.time() + timeout
   while not condition():
     if time.time() > deadline:
-      tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-      pytest.fail(f"timed out waiting for {what}\n{tail}")
+      tail = log.read_text()[-3000:] if log is not None and log.exists() else "(no log yet)"
+      pytest.fail(f"timed out waiting for {what} after {timeout} s; job: {state()}\n{tail}")
     time.sleep(0.5)
 
 
@@ -51,16 +53,20 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
     (job,) = re.findall(r"Submitted batch job (\d+)", out)
     log = tmp_path / f"hvg_jax-{job}.log"
     text = lambda: log.read_text() if log.exists() else ""  # noqa: E731
+    state = lambda: {k: v for k, v in cluster.job(job).items()  # noqa: E731
+                     if k in ("JobState", "Reason", "RunTime", "Restarts")}
 
-    # Two processes of one run, started by JAX's SLURM detection; a checkpoint written.
+    # Two processes of one run, started by JAX's SLURM detection; a checkpoint written
+    # (both compile the training step first: minutes from a cold cache on a busy machine).
     _wait("a checkpoint", lambda: any(p.name.isdigit() for p in
-                                       (workdir / "checkpoints").glob("*")), 300, log)
+                                       (workdir / "checkpoints").glob("*")), 900, log, state)
     assert "Process 0 of 2 (SlurmCluster)" in text()
     assert "Process 1 of 2 (SlurmCluster)" in text()
 
     # What SLURM sends --save_before seconds before the time limit (--signal=B:USR1@s).
     cluster.run("scancel", "--signal=USR1", "--batch", job)
-    _wait("the job to requeue", lambda: cluster.job(job).get("Restarts") == "1", 60, log)
+    _wait("the job to requeue", lambda: cluster.job(job).get("Restarts") == "1", 60, log,
+          state)
     stopped = re.findall(r"Stopped at step (\d+); the command resumes", text())
     assert len(stopped) == 2 and stopped[0] == stopped[1], text()[-3000:]
     step = int(stopped[0])
@@ -70,7 +76,7 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
     # SLURM holds a requeued job for two minutes; start it now.
     cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
     resumed = f"Training demo_level1 from step {step} to 100000 on 2 devices (2 processes)"
-    _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 300, log)
+    _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 300, log, state)
     assert "(restart 1)" in text()
   finally:
     cluster.stop()  # the job's processes, then the daemons
