@@ -267,7 +267,7 @@ def _prepared(levels, *, frames=None, num_videos=8, sigma=1.0, seed=0, label=Non
     if uses_window(levels, lengths, window):
       setting["window"] = window
     statistics = functools.partial(stats_cache.load_or_compute, stats_cache.path(
-        cache_dir, levels, setting), levels, compute, sampler.place)
+        cache_dir, levels, setting), levels, compute, sampler.place, lengths)
   labels = None
   if num_classes:
     labels = (np.full(num_videos, label) if label is not None

@@ -40,24 +40,37 @@ def path(directory, levels: list[FrozenLevel], setting: dict) -> epath.Path:
   return epath.Path(directory) / CACHE_DIR / f"{key.hexdigest()[:24]}.npz"
 
 
-def _read(file: epath.Path, levels: list[FrozenLevel]):
-  """The host statistics in ``file``, or None when it is missing or unreadable."""
+def _read(file: epath.Path, levels: list[FrozenLevel], lengths: list[int] | None):
+  """The host statistics in ``file``, or None when it is missing, unreadable, or not of
+  these levels at ``lengths`` (each statistic one value per timestep)."""
   if not file.exists():
     return None
   try:
     with file.open("rb") as f, np.load(f) as arrays:
-      return [jax.tree.unflatten(treedef, [arrays[f"level{k}_{i}"]
-                                           for i in range(treedef.num_leaves)])
-              for k, treedef in enumerate(jax.tree.structure(lv.stats) for lv in levels)]
-  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-    logging.warning("Ignoring the damaged standing statistics %s (%s).", file, e)
+      stats = [[arrays[f"level{k}_{i}"] for i in range(len(jax.tree.leaves(lv.stats)))]
+               for k, lv in enumerate(levels)]
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    logging.warning("Ignoring the damaged standing statistics %s (%s); computing them "
+                    "again.", file, e)
     return None
+  for k, (lv, leaves) in enumerate(zip(levels, stats)):
+    for have, like in zip(leaves, jax.tree.leaves(lv.stats)):
+      want = like.shape if lengths is None or not like.ndim else (lengths[k],) + like.shape[1:]
+      if have.shape != tuple(want) or have.dtype != like.dtype:
+        logging.warning("Ignoring the standing statistics %s: level %d's hold an array of "
+                        "%s %s where this chain needs %s %s; computing them again.", file,
+                        k + 1, have.dtype, have.shape, like.dtype, tuple(want))
+        return None
+  return [jax.tree.unflatten(jax.tree.structure(lv.stats), leaves)
+          for lv, leaves in zip(levels, stats)]
 
 
-def load_or_compute(file: epath.Path, levels: list[FrozenLevel], compute, place) -> list:
-  """The statistics in ``file`` (``place``d on devices) when every process can read it,
-  else ``compute()``'s, kept in ``file`` for the next time."""
-  stats = _read(file, levels)
+def load_or_compute(file: epath.Path, levels: list[FrozenLevel], compute, place,
+                    lengths: list[int] | None = None) -> list:
+  """The statistics in ``file`` (``place``d on devices) when every process can read it
+  and they are of these levels at ``lengths`` (every level's frames), else ``compute()``'s,
+  kept in ``file`` for the next time (replacing it)."""
+  stats = _read(file, levels, lengths)
   found = stats is not None
   if jax.process_count() > 1:  # one decision for all (computing runs collectives): read
     # only if every process can (the directory may be local to each host)
