@@ -73,8 +73,10 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
     assert (workdir / "checkpoints" / str(step)).is_dir()
     assert cluster.job(job)["JobState"] in ("PENDING", "REQUEUED", "RUNNING")
 
-    # SLURM holds a requeued job for two minutes; start it now.
-    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+    # SLURM holds a requeued job for two minutes; start it in 30 s. (Released at once, it
+    # can reach slurmd while slurmd still remembers killing the first run's step, and is
+    # refused: "Job 1 already killed, do not launch batch job", the job FAILED.)
+    cluster.run("scontrol", "update", f"JobId={job}", "StartTime=now+30")
     resumed = f"Training demo_level1 from step {step} to 100000 on 2 devices (2 processes)"
     _wait("the requeued job to resume", lambda: text().count(resumed) == 2, 300, log, state)
     assert "(restart 1)" in text()
