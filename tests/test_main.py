@@ -88,12 +88,9 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
   assert out.returncode != 0 and "is not a writable directory" in out.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_saves_and_the_command_resumes(tmp_path, sig):
-  """A SIGTERM mid-run (as a cluster's preemption sends), or Ctrl-C (SIGINT), saves the
-  step reached and exits cleanly; the same command then continues from that step."""
-  args = [PYTHON, "-m", "hvg_jax.main", DEMO, f"--workdir={tmp_path}",
+def _training(workdir):
+  """(process, deadline): a long demo run in ``workdir``, once its steps are logged."""
+  args = [PYTHON, "-m", "hvg_jax.main", DEMO, f"--workdir={workdir}",
           "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
           "--config.train.log_every=2", "--config.train.sample_every=100000"]
   proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True,
@@ -102,6 +99,15 @@ def test_sigterm_saves_and_the_command_resumes(tmp_path, sig):
   for line in proc.stderr:  # wait until training runs
     if " d_loss=" in line or time.time() > deadline:
       break
+  return proc, deadline
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_saves_and_the_command_resumes(tmp_path, sig):
+  """A SIGTERM mid-run (as a cluster's preemption sends), or Ctrl-C (SIGINT), saves the
+  step reached and exits cleanly; the same command then continues from that step."""
+  proc, deadline = _training(tmp_path)
   proc.send_signal(sig)
   err = proc.stderr.read()
   assert proc.wait(timeout=300) == 0, err[-3000:]
@@ -120,15 +126,7 @@ def test_a_second_ctrl_c_stops_at_once_in_one_line(tmp_path):
   """The first Ctrl-C asks for a checkpoint after the step; a second one stops at once,
   wherever the run is (a step, a save): one line, exit status 130, no traceback, the
   workdir's lock released."""
-  args = [PYTHON, "-m", "hvg_jax.main", DEMO, f"--workdir={tmp_path}",
-          "--config.train.num_steps=100000", "--config.train.checkpoint_every=100000",
-          "--config.train.log_every=2", "--config.train.sample_every=100000"]
-  proc = subprocess.Popen(args, cwd=REPO, stderr=subprocess.PIPE, text=True,
-                          env=subprocess_env())
-  deadline = time.time() + 600
-  for line in proc.stderr:  # wait until training runs
-    if " d_loss=" in line or time.time() > deadline:
-      break
+  proc, deadline = _training(tmp_path)
   proc.send_signal(signal.SIGINT)
   for line in proc.stderr:  # the first one was handled: the second interrupts
     if "Ctrl-C: saving" in line or time.time() > deadline:
