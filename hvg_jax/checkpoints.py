@@ -13,7 +13,6 @@ stops the run with one line; its partial directory is removed, the earlier ones 
 
 import contextlib
 import logging
-import os
 import re
 import time
 
@@ -22,10 +21,10 @@ import ml_collections
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 from clu import parameter_overview
-from etils import epath
 from flax import nnx
 
 from hvg_jax import config_lib
+from hvg_jax.files import io_reason, is_io_error
 from hvg_jax.layout import LevelDir
 from hvg_jax.errors import UserError
 
@@ -44,36 +43,16 @@ class CheckpointError(UserError, OSError):
   """No checkpoint of a run can be restored, or one could not be saved."""
 
 
-_IO_ERROR = re.compile(r"os_error_code|errno|no space left|file too large|input/output error|"
-                       r"read-only file system|permission denied|disk quota", re.IGNORECASE)
-
-
-def _is_io_error(e: BaseException) -> bool:
-  """Whether ``e`` (or what caused it) is the storage failing; TensorStore reports it as a
-  ValueError naming the OS error."""
-  while e is not None:
-    if isinstance(e, OSError) or _IO_ERROR.search(str(e)):
-      return True
-    e = e.__cause__ or e.__context__
-  return False
-
-
-def _io_reason(e: BaseException) -> str:
-  """The OS error under a TensorStore message (``... [os_error_code='28']``), or the
-  message in one line."""
-  text = str(e)
-  code = re.search(r"os_error_code='?(\d+)", text)
-  if isinstance(e, OSError) and e.errno:
-    return f"{e.strerror} (errno {e.errno}){f' writing {e.filename}' if e.filename else ''}"
-  if code:
-    path = re.search(r'(?:writing|Failed writing:) (?:local file )?"([^"]+)"', text)
-    where = f" writing {path.group(1)}" if path else ""
-    return f"{os.strerror(int(code.group(1)))} (errno {code.group(1)}){where}"
-  return _one_line(e)
-
-
-def _one_line(e: BaseException) -> str:
-  text = " ".join(str(e).split()) or type(e).__name__
+def damage_reason(e: BaseException) -> str:
+  """Why a checkpoint could not be read, in one line: for TensorStore's nested message
+  (``DATA_LOSS: Error opening ... local file "<f>": <cause>``, then the JSON spec of its
+  driver stack) the file and the innermost cause."""
+  text = " ".join(str(e).split(" [tensorstore_spec")[0].split()) or type(e).__name__
+  files = list(re.finditer(r'local file "([^"]+)"', text))
+  if files:
+    code = re.match(r"([A-Z_]+): ", text)
+    cause = text[files[-1].end():].lstrip(": ")
+    text = f"{code.group(1) + ' ' if code else ''}reading {files[-1].group(1)}: {cause}"
   return text if len(text) <= 300 else text[:300] + " ..."
 
 
@@ -154,8 +133,8 @@ class Checkpoints:
         # Orbax, TensorStore and JSON report damage in many ways (ValueError, KeyError,
         # FileNotFoundError, zstd errors, ...): whatever stops this step, try the one before.
         logging.warning("The checkpoint of step %d in %s cannot be restored: %s", step,
-                        self.directory, _one_line(e))
-        failed.append((step, _one_line(e)))
+                        self.directory, damage_reason(e))
+        failed.append((step, damage_reason(e)))
         continue
       for bad, _ in failed:
         self._move_aside(bad)
@@ -218,7 +197,7 @@ class Checkpoints:
     try:
       yield
     except Exception as e:  # pylint: disable=broad-except
-      if not _is_io_error(e):
+      if not is_io_error(e):
         raise
       self.failed = True
       # The failed save's other write tasks report the same error again when collected.
@@ -227,6 +206,6 @@ class Checkpoints:
         for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
           partial.rmtree(missing_ok=True)
       raise CheckpointError(
-          f"a checkpoint could not be saved in {self.directory}: {_io_reason(e)}. The "
+          f"a checkpoint could not be saved in {self.directory}: {io_reason(e)}. The "
           "earlier checkpoints are intact and the partial one was removed: free space or fix "
           "the storage, then run the command again to resume.") from None

@@ -65,8 +65,10 @@ class _QuietCheckpointing(std_logging.Filter):
       return False  # the other reads or writes of a failed restore or save, collected late
     if "/orbax/" not in record.pathname:
       return True
-    # A failed save's threads each log the same traceback; the error reaches the command
-    # (CheckpointError), so their lines stay but not the tracebacks.
+    # A failed save's threads each log the error again, with a traceback; it reaches the
+    # command (CheckpointError, WriteError) as one line, so theirs are left out.
+    if "_SignalingThread.run() raised an exception" in str(record.msg):
+      return False
     record.exc_info, record.exc_text = None, None
     return (record.levelno >= std_logging.WARNING
             and not str(record.msg).startswith("Given directory is read only"))

@@ -31,7 +31,7 @@ import types
 import jax
 from absl import app, flags, logging
 
-from hvg_jax import cli, runtime
+from hvg_jax import cli, files, runtime
 from hvg_jax.errors import UserError
 from hvg_jax.eval import embed, folder, i3d_weights, real_data
 from hvg_jax.eval.metrics import METRICS as REGISTRY
@@ -158,7 +158,7 @@ def main(argv):
     for name, value in values.items():
       print(f"{name:>10}  {value:.6g}")
     if _OUTPUT.value:
-      with open(_OUTPUT.value, "w", encoding="utf-8") as f:
+      with cli.user_errors(), files.atomic(_OUTPUT.value, "w") as f:
         json.dump(summary, f, indent=2)
       logging.info("Wrote %s", _OUTPUT.value)
 

@@ -12,7 +12,7 @@ A level's workdir (:class:`LevelDir`)::
   <workdir>/samples/step_<NNNNNNNN>     samples written during training (8 digits)
   <workdir>/eval/step_<N>               evaluations during training
   <workdir>/compilation_cache/          compiled programs kept for the next run
-  <workdir>/run.lock                    one run per workdir (hvg_jax.train.workdir_lock)
+  <workdir>/run.lock                    one run per workdir (hvg_jax.locks)
 
 A chain's workdir (:class:`ChainDir`) holds its levels' workdirs ``level1``, ``level2``, ...,
 the chain's samples and evaluation in ``samples``, and its own compilation cache and lock.

@@ -7,26 +7,47 @@ checkpoints, and once finished its sampling generator (the EMA one when kept) wi
 statistics for its whole video, saved as a one-level export.
 
 A level is finished when its newest checkpoint has a generator saved at the same step.
-Exports (``hvg_jax.export``) hold the generators of several levels in one Orbax checkpoint.
+Exports (``hvg_jax.export``) hold the generators of several levels in one Orbax checkpoint,
+with a SHA-256 checksum of every array beside the configs: a damaged file (a flipped byte,
+a truncated or missing file) is a DamagedArtefactError naming it, never a silently wrong
+generator. A finished level's checkpoints rebuild its generator (hvg_jax.train.trainer).
 """
 
 import dataclasses
 import functools
+import hashlib
 import json
+import logging
+import threading
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.experimental import multihost_utils
 
-from hvg_jax import config_lib, models, runtime
-from hvg_jax.checkpoints import Checkpoints
+from hvg_jax import config_lib, files, models, runtime
+from hvg_jax.checkpoints import Checkpoints, damage_reason
 from hvg_jax.layout import LevelDir, absolute
 from hvg_jax.layers import StandingStat, reset_standing_stats
 
 
 class ChainError(config_lib.ConfigError):
   """Levels that are missing, unfinished, or do not chain; the message says what to do."""
+
+
+class DamagedArtefactError(ChainError):
+  """An export or a finished generator that cannot be read, or whose arrays do not match
+  the checksums saved with them."""
+
+  def __init__(self, path, reason: str, fix: str):
+    super().__init__(f"{path} is damaged ({reason}): {fix}")
+    self.path, self.reason = path, reason
+
+
+EXPORT_FIX = ("export the chain again from its level workdirs (python -m hvg_jax.export), "
+              "or restore the directory from a copy")
 
 
 @dataclasses.dataclass
@@ -150,7 +171,13 @@ def load_workdir(path: LevelDir | str, sharding=None) -> FrozenLevel:
     raise ChainError(
         f"the level in {path} ({name}) is unfinished: {latest} of {num_steps} steps. Run "
         "the command that trained it (or its chain's command) again to finish it.")
-  (level,) = load_export(path.generator(finished), sharding)
+  try:
+    (level,) = load_export(path.generator(finished), sharding)
+  except DamagedArtefactError as e:
+    raise DamagedArtefactError(
+        e.path, e.reason,
+        f"the level's checkpoints rebuild it: run the command that trained it again (its "
+        f"--config with --workdir={path}, or its chain's command), then this one") from None
   level.source = f"{path} (step {finished})"
   return level
 
@@ -160,25 +187,98 @@ def is_export(path) -> bool:
   return (path / "generators").exists() and (path / "configs").exists()
 
 
+def generator_damage(workdir: LevelDir | str) -> str | None:
+  """Why the newest finished generator in ``workdir`` cannot be used (it does not read, or
+  its arrays fail their checksums), or None when it is sound or there is none."""
+  finished = finished_steps(workdir)
+  if not finished:
+    return None
+  try:
+    load_export(LevelDir.of(workdir).generator(finished[-1]))
+  except DamagedArtefactError as e:
+    return e.reason
+  return None
+
+
+def array_checksums(tree) -> dict[str, str]:
+  """{array's path: SHA-256 of its dtype, shape and bytes} over a pure dict of arrays."""
+  sums = {}
+  for keys, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    if isinstance(x, jax.Array) and x.is_fully_replicated:
+      x = x.addressable_data(0)
+    elif isinstance(x, jax.Array) and not x.is_fully_addressable:
+      x = multihost_utils.process_allgather(x, tiled=True)  # every process calls this
+    x = np.ascontiguousarray(np.asarray(x))
+    digest = hashlib.sha256(f"{x.dtype}{x.shape}".encode())
+    digest.update(x.tobytes())
+    sums[jax.tree_util.keystr(keys, simple=True, separator="/")] = digest.hexdigest()
+  return sums
+
+
 def _checkpointer():
   return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
 
 
+def _entry_digest(entry: dict) -> str:
+  """SHA-256 of a level's saved description (config, lengths, the arrays' checksums)."""
+  described = {k: v for k, v in entry.items() if k != "digest"}
+  return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def _check_description(path, name: str, entry: dict):
+  """DamagedArtefactError unless a level's saved description (config, lengths, the
+  arrays' checksums) matches the digest saved with it."""
+  if "checksums" not in entry:  # written before exports carried checksums
+    logging.warning("%s (%s) has no checksums: its arrays cannot be verified.", path, name)
+  elif entry.get("digest") != _entry_digest(entry):
+    raise DamagedArtefactError(
+        path, f"{name}'s config or checksums do not match the digest saved with them",
+        EXPORT_FIX)
+
+
+def _check_arrays(path, name: str, arrays, entry: dict):
+  saved = entry.get("checksums")
+  if saved is None:
+    return
+  sums = array_checksums(arrays)
+  wrong = sorted(k for k in saved.keys() | sums.keys() if saved.get(k) != sums.get(k))
+  if wrong:
+    more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
+    raise DamagedArtefactError(
+        path, f"{name}'s array {wrong[0]}{more} does not match the checksum saved with it",
+        EXPORT_FIX)
+
+
 def load_export(path, sharding=None) -> list[FrozenLevel]:
-  """Every level of an export written by :func:`write_export`."""
+  """Every level of an export written by :func:`write_export`, its configs and arrays
+  verified against their checksums; DamagedArtefactError if it cannot be read or they do
+  not match."""
   path = absolute(path)
   checkpointer = _checkpointer()
-  saved = checkpointer.restore(path, ocp.args.Composite(configs=ocp.args.JsonRestore()))
-  levels, targets = [], {}
-  for name, entry in sorted(saved["configs"].items(), key=lambda kv: kv[1]["config"]["level"]):
-    config = config_lib.from_saved(entry["config"])
-    graphdef, abstract = abstract_generator(config, entry["stats_frames"], sharding)
-    levels.append((name, config, graphdef, abstract))
-    targets[name] = nnx.to_pure_dict(abstract)
-  restored = checkpointer.restore(path, ocp.args.Composite(
-      generators=ocp.args.StandardRestore(targets)))["generators"]
+  try:
+    saved = checkpointer.restore(path, ocp.args.Composite(configs=ocp.args.JsonRestore()))
+    entries = sorted(saved["configs"].items(), key=lambda kv: kv[1]["config"]["level"])
+    for name, entry in entries:
+      _check_description(path, name, entry)
+    levels, targets = [], {}
+    for name, entry in entries:
+      config = config_lib.from_saved(entry["config"])
+      graphdef, abstract = abstract_generator(config, entry["stats_frames"], sharding)
+      levels.append((name, config, graphdef, abstract, entry))
+      targets[name] = nnx.to_pure_dict(abstract)
+    restored = checkpointer.restore(path, ocp.args.Composite(
+        generators=ocp.args.StandardRestore(targets)))["generators"]
+  except DamagedArtefactError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # Orbax, TensorStore and JSON report damage in many ways (ValueError, KeyError,
+    # FileNotFoundError, ...); a missing directory is not damage: ChainError says so.
+    if not path.exists():
+      raise ChainError(f"{path} does not exist: name an export or a level workdir") from None
+    raise DamagedArtefactError(path, damage_reason(e), EXPORT_FIX) from None
   out = []
-  for name, config, graphdef, abstract in levels:
+  for name, config, graphdef, abstract, entry in levels:
+    _check_arrays(path, name, restored[name], entry)
     nnx.replace_by_pure_dict(abstract, restored[name])
     out.append(frozen_level(config, graphdef, abstract, source=f"{path} ({name})"))
   return out
@@ -189,10 +289,12 @@ def export_args(levels: list[FrozenLevel], step: int | None = None) -> ocp.args.
   statistics (``generators``) and its config (``configs``)."""
   generators = {f"level{lv.config.level}": nnx.to_pure_dict(generator_state(lv))
                 for lv in levels}
-  configs = {f"level{lv.config.level}": {"config": json.loads(lv.config.to_json()),
-                                         "stats_frames": lv.stats_frames,
-                                         "source": lv.source, "step": step}
-             for lv in levels}
+  configs = {}
+  for lv in levels:
+    name = f"level{lv.config.level}"
+    entry = {"config": json.loads(lv.config.to_json()), "stats_frames": lv.stats_frames,
+             "source": lv.source, "step": step, "checksums": array_checksums(generators[name])}
+    configs[name] = {**entry, "digest": _entry_digest(entry)}
   return ocp.args.Composite(generators=ocp.args.StandardSave(generators),
                             configs=ocp.args.JsonSave(configs))
 
@@ -203,4 +305,18 @@ def write_export(path, levels: list[FrozenLevel], step: int | None = None,
   path = absolute(path)
   if path.exists() and not overwrite:
     raise ChainError(f"{path} already exists; export to a new directory")
-  _checkpointer().save(path, export_args(levels, step), force=overwrite)
+  before = set(threading.enumerate())
+  try:
+    _checkpointer().save(path, export_args(levels, step), force=overwrite)
+  except Exception as e:  # pylint: disable=broad-except
+    if not files.is_io_error(e):
+      raise
+    for thread in set(threading.enumerate()) - before:  # Orbax's other writes, failing too
+      threading.Thread.join(thread, timeout=60)  # (Orbax's own join raises their errors)
+    if jax.process_index() == 0:  # Orbax writes a temporary directory, renamed when whole
+      for partial in path.parent.glob(f"{path.name}.orbax-checkpoint-tmp*"):
+        partial.rmtree(missing_ok=True)
+    raise files.WriteError(
+        f"{path} could not be written: {files.io_reason(e)}. Nothing partial was left: free "
+        "space or fix the storage (or choose another place), then run the command again"
+    ) from None

@@ -72,17 +72,18 @@ def main(argv):
     options["ucf_split"] = _UCF_SPLIT.value
   if wanted["dataset"] == "video_folder":
     options["class_from_folder"] = wanted["class_from_folder"]
-  try:
-    builder = prepare(wanted["dataset"], _MANUAL_DIR.value, wanted["data_dir"],
-                      size=wanted["size"], fps=_FPS.value, clip_frames=wanted["clip_frames"],
-                      **options)
-  except AlreadyPreparedError as e:
-    if _CONFIG.value is None:
+  with cli.user_errors():  # a UserError or Ctrl-C: one line
+    try:
+      builder = prepare(wanted["dataset"], _MANUAL_DIR.value, wanted["data_dir"],
+                        size=wanted["size"], fps=_FPS.value,
+                        clip_frames=wanted["clip_frames"], **options)
+    except AlreadyPreparedError as e:
+      if _CONFIG.value is None:
+        raise
+      print(f"Nothing to do: {e.args[0].split(';')[0]}, which is what --config reads.")
+      return
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
       sys.exit(f"error: {e}")
-    print(f"Nothing to do: {e.args[0].split(';')[0]}, which is what --config reads.")
-    return
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
-    sys.exit(f"error: {e}")
   print(summary(builder))
 
 

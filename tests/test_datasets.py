@@ -6,6 +6,7 @@ of 20 frames, one corrupt file and one too short.
 
 import json
 import shlex
+import socket
 import subprocess
 import warnings
 
@@ -427,3 +428,57 @@ def test_a_failed_start_leaves_no_workdir(tmp_path):
   with pytest.raises(FileNotFoundError):  # after the workdir was made
     trainer.train(level1, tmp_path / "level1")
   assert sorted(tmp_path.iterdir()) == []
+
+
+def _prepare_command(manual_dir, data_dir, prefix=""):
+  command = [PYTHON, "-m", "hvg_jax.prepare_data", "--dataset=video_folder",
+             f"--manual_dir={manual_dir}", f"--data_dir={data_dir}", "--size=16",
+             "--clip_frames=8"]
+  if prefix:  # a shell limit (ulimit) for the command alone
+    command = ["bash", "-c", f'{prefix}; exec "$@"', "bash", *command]
+  return _command(command, timeout=300)
+
+
+def test_prepare_data_runs_one_at_a_time_and_cleans_what_a_killed_run_left(tmp_path):
+  m, data_dir = tmp_path / "videos", tmp_path / "tfds"
+  write_video(m / "a.mp4", encoded_frames(20))
+  config_dir = data_dir / "video_folder" / "16px_native_8f"
+  # A run killed mid-way (SIGKILL) leaves TFDS's incomplete folder; one that is running
+  # holds the lock.
+  stale = config_dir / "incomplete.AB12CD_1.0.0"
+  (stale / "video_folder-train.array_record-00000-of-00001").parent.mkdir(parents=True)
+  (stale / "video_folder-train.array_record-00000-of-00001").write_bytes(b"half")
+  holder = subprocess.Popen(["sleep", "600"])
+  try:
+    (config_dir / "prepare.lock").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": holder.pid, "started": "then",
+         "command": "python -m hvg_jax.prepare_data ..."}))
+    busy = _prepare_command(m, data_dir)
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr, busy.stderr[-3000:]
+    last = busy.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {config_dir} (being prepared) is in use by another run "
+                           f"(host {socket.gethostname()}, pid {holder.pid}"), last
+    assert "use another --data_dir" in last
+  finally:
+    holder.kill()
+    holder.wait()
+  # The holder is gone: its lock is taken over and its incomplete folder removed.
+  out = _prepare_command(m, data_dir)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "a run that is gone" in out.stderr and f"Removing {stale}" in out.stderr
+  assert not stale.exists() and not (config_dir / "prepare.lock").exists()
+  assert sorted(p.name for p in config_dir.iterdir()) == ["1.0.0"]
+
+
+def test_prepare_data_on_a_full_disk_is_one_line_and_keeps_nothing_partial(tmp_path):
+  m, data_dir = tmp_path / "videos", tmp_path / "tfds"
+  write_video(m / "a.mp4", encoded_frames(20))
+  out = _prepare_command(m, data_dir, prefix="ulimit -f 1")  # files up to 1 KiB
+  assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+  (error,) = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+  # (after it only TFDS's progress bars closing)
+  assert error.startswith(f"error: the clips could not be written to {data_dir}"), error
+  assert "File too large" in error
+  config_dir = data_dir / "video_folder" / "16px_native_8f"
+  assert [p.name for p in config_dir.iterdir()] == []  # nothing that looks prepared
+  assert _prepare_command(m, data_dir).returncode == 0  # space again: it prepares

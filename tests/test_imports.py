@@ -13,7 +13,7 @@ LAYERS = [
     # what everything uses: errors, paths and the on-disk layout, devices, video arrays
     ["hvg_jax", "hvg_jax.errors", "hvg_jax.resolution", "hvg_jax.video_ops",
      "hvg_jax.video_io", "hvg_jax.runtime", "hvg_jax.layout", "hvg_jax.accelerator",
-     "hvg_jax.distributed", "hvg_jax.compilation_cache"],
+     "hvg_jax.distributed", "hvg_jax.compilation_cache", "hvg_jax.files", "hvg_jax.locks"],
     ["hvg_jax.config_lib", "hvg_jax.config_lib.*"],  # configs, shapes, their checks
     ["hvg_jax.layers", "hvg_jax.layers.*", "hvg_jax.data", "hvg_jax.data.*"],
     ["hvg_jax.models", "hvg_jax.models.*"],

@@ -16,10 +16,10 @@ import pytest
 from flax import nnx
 
 from conftest import CONFIG_DIR, PYTHON, REPO, saved_demo_level1_state, subprocess_env
-from hvg_jax import config_lib, runtime
+from hvg_jax import config_lib, locks, runtime
+from hvg_jax import level as level_lib
 from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.train import state as state_lib
-from hvg_jax.train import workdir_lock
 
 # One pytest-xdist worker runs them all (--dist loadgroup): the finished run is made once.
 pytestmark = pytest.mark.xdist_group("reliability")
@@ -50,11 +50,13 @@ def finished_run(tmp_path_factory):
   return workdir, saved_demo_level1_state(workdir, 6)
 
 
-def _truncate_data(step_dir):
-  files = glob.glob(str(step_dir / "state" / "**" / "d" / "*"), recursive=True)
+def _truncate_data(step_dir, size=None):
+  """Cuts the array data (OCDBT), whichever file holds which array, to ``size`` bytes
+  (default: half)."""
+  files = glob.glob(str(step_dir / "**" / "d" / "*"), recursive=True)
   assert files
-  for f in files:  # the array data (OCDBT), whichever file holds which array
-    os.truncate(f, os.path.getsize(f) // 2)
+  for f in files:
+    os.truncate(f, os.path.getsize(f) // 2 if size is None else size)
 
 
 def _garbage_manifest(step_dir):
@@ -78,20 +80,26 @@ DAMAGES = [_truncate_data, _garbage_manifest, _delete_metadata, _garbage_config,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("size", [None, 1000], ids=["half", "1000_bytes"])
 def test_a_damaged_latest_checkpoint_is_moved_aside_and_the_run_resumes_before_it(
-    finished_run, tmp_path):
-  """The command, end to end, on one kind of damage (the next test covers each kind)."""
+    finished_run, tmp_path, size):
+  """The command, end to end, on one kind of damage (the next test covers each kind), in
+  a short log: Orbax's failed reads are the one warning line."""
   uninterrupted, final = finished_run
   workdir = tmp_path / "run"
   shutil.copytree(uninterrupted, workdir)
   shutil.rmtree(workdir / "generator")  # the level is to finish again
-  _truncate_data(workdir / "checkpoints" / "6")
+  _truncate_data(workdir / "checkpoints" / "6", size)
   run = _main(workdir)
   assert run.returncode == 0, run.stderr[-3000:]
   assert "The checkpoint of step 6" in run.stderr and "cannot be restored" in run.stderr
   assert "Moved the unreadable checkpoint of step 6" in run.stderr
   assert "from the checkpoint of step 4" in run.stderr
-  assert "Traceback" not in run.stderr
+  assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+  warnings = [line for line in run.stderr.splitlines() if line[:1] in "WE" and line[1:5].isdigit()]
+  assert len(warnings) == 2, warnings  # cannot be restored; moved aside
+  # Every start logs the parameter overview (tables of about 85 lines); the rest is short.
+  assert len([line for line in run.stderr.splitlines() if line[:1] not in "|+"]) < 100
   (aside,) = (workdir / "checkpoints_unreadable").iterdir()  # kept, not deleted
   assert aside.name.startswith("6.")
   _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
@@ -175,11 +183,87 @@ def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(fin
   _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
+def _sample(chain, output, shell_prefix=""):
+  command = [PYTHON, "-m", "hvg_jax.sample", f"--chain={chain}", f"--output={output}",
+             "--num_videos=1"]
+  if shell_prefix:
+    command = ["bash", "-c", f'{shell_prefix}; exec "$@"', "bash", *command]
+  return subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True,
+                        text=True, timeout=600)
+
+
+def _error_line(run) -> str:
+  """The command's one error line, after checking it ended with it and no traceback."""
+  assert run.returncode == 1, run.stderr[-3000:]
+  assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, \
+      run.stderr[-3000:]
+  return run.stderr.strip().splitlines()[-1]
+
+
+def _flip_seed(export):
+  """One bit of the saved config: its seed 0 becomes 1 (0x30 -> 0x31)."""
+  metadata = export / "configs" / "metadata"
+  metadata.write_text(metadata.read_text().replace('"seed": 0', '"seed": 1', 1))
+
+
+EXPORT_DAMAGES = {"truncated to 1000 bytes": lambda e: _truncate_data(e, 1000),
+                  "configs deleted": lambda e: (e / "configs" / "metadata").unlink(),
+                  "one bit of the config": _flip_seed}
+
+
+@pytest.mark.slow
+def test_a_damaged_or_unwritable_export_is_one_line_naming_it(finished_run, tmp_path):
+  export = tmp_path / "export"
+  run = subprocess.run([PYTHON, "-m", "hvg_jax.export", f"--chain={finished_run[0]}",
+                        f"--output={export}"], cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr[-3000:]
+  for name, damage in EXPORT_DAMAGES.items():
+    damaged = tmp_path / name.replace(" ", "_")
+    shutil.copytree(export, damaged)
+    damage(damaged)
+    last = _error_line(_sample(damaged, tmp_path / "samples"))
+    assert last.startswith(f"error: {damaged} is damaged ("), (name, last)
+    assert last.endswith("export the chain again from its level workdirs (python -m "
+                         "hvg_jax.export), or restore the directory from a copy"), last
+    assert not (tmp_path / "samples").exists()
+  # A full disk during the export: one line, and nothing that looks like an export.
+  run = subprocess.run(["bash", "-c", 'ulimit -f 8; exec "$@"', "bash", PYTHON, "-m",
+                        "hvg_jax.export", f"--chain={finished_run[0]}",
+                        f"--output={tmp_path / 'full'}"], cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=600)
+  last = _error_line(run)
+  assert last.startswith(f"error: {tmp_path / 'full'} could not be written: File too large"), last
+  assert not list(tmp_path.glob("full*"))
+
+
+@pytest.mark.slow
+def test_a_damaged_generator_is_rebuilt_from_the_levels_checkpoints(finished_run, tmp_path):
+  uninterrupted, _ = finished_run
+  workdir = tmp_path / "run"
+  shutil.copytree(uninterrupted, workdir)
+  _truncate_data(workdir / "generator" / "6", 1000)
+  last = _error_line(_sample(workdir, tmp_path / "samples"))
+  assert last.startswith(f"error: {workdir / 'generator' / '6'} is damaged (OUT_OF_RANGE "), last
+  assert last.endswith(f"the level's checkpoints rebuild it: run the command that trained it "
+                       f"again (its --config with --workdir={workdir}, or its chain's "
+                       "command), then this one"), last
+  run = _main(workdir)  # the fix the line names
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert "The generator of step 6" in run.stderr and "rebuilding it from the checkpoint " \
+      "of step 6" in run.stderr
+  (rebuilt,) = level_lib.load_export(workdir / "generator" / "6")
+  (original,) = level_lib.load_export(uninterrupted / "generator" / "6")
+  jax.tree.map(np.testing.assert_array_equal, rebuilt.arrays, original.arrays)
+  assert _sample(workdir, tmp_path / "samples").returncode == 0
+
+
 @pytest.mark.slow
 def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):
   workdir = tmp_path / "run"
   workdir.mkdir()
-  lock = workdir_lock.acquire(workdir)  # this test process is the first run
+  lock = locks.acquire(workdir / "run.lock", what=str(workdir),
+                       instead="use another --workdir")  # this test process is the first run
   try:
     for config in ("configs/demo_level1.py:runlocal", "configs/demo.py:runlocal"):
       run = subprocess.run([PYTHON, "-m", "hvg_jax.main", f"--config={config}",
@@ -191,7 +275,7 @@ def test_a_second_run_on_a_busy_workdir_stops_naming_the_first(tmp_path):
                              f"{socket.gethostname()}, pid {os.getpid()}, started "), last
       assert not (workdir / "checkpoints").exists()
   finally:
-    workdir_lock.release(lock)
+    locks.release(lock)
   assert not (workdir / "run.lock").exists()
 
 
@@ -200,7 +284,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
   gone.wait()
   (tmp_path / "run.lock").write_text(json.dumps(
       {"host": socket.gethostname(), "pid": gone.pid, "started": "then", "command": "x"}))
-  with workdir_lock.held(tmp_path):
+  with locks.workdir(tmp_path):
     holder = json.loads((tmp_path / "run.lock").read_text())
     assert holder["pid"] == os.getpid()
   assert f"pid {gone.pid}" in caplog.text and "a run that is gone" in caplog.text
@@ -208,8 +292,9 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
   # Another host's lock cannot be checked from here: an error that says how to remove it.
   (tmp_path / "run.lock").write_text(json.dumps(
       {"host": "elsewhere", "pid": 1, "started": "then", "command": "x"}))
-  with pytest.raises(workdir_lock.WorkdirLockedError, match="if that run is gone, delete"):
-    workdir_lock.acquire(tmp_path)
+  with pytest.raises(locks.LockedError, match="if that run is gone, delete"):
+    with locks.workdir(tmp_path):
+      pass
 
 
 @pytest.mark.parametrize("flag,message", [

@@ -7,7 +7,6 @@ statistics: a changed chain never reads another chain's file.
 import hashlib
 import json
 import logging
-import os
 import zipfile
 
 import jax
@@ -16,7 +15,7 @@ import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
 
-from hvg_jax import runtime
+from hvg_jax import files, runtime
 from hvg_jax.layout import STANDING_STATS_DIR as CACHE_DIR
 from hvg_jax.level import FrozenLevel
 
@@ -83,14 +82,11 @@ def load_or_compute(file: epath.Path, levels: list[FrozenLevel], compute, place,
   arrays = {f"level{k}_{i}": runtime.fetch(x)  # every process: fetching is collective
             for k, s in enumerate(stats) for i, x in enumerate(jax.tree.leaves(s))}
   try:  # every process writes (the same arrays): the directory may be local to each host
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.parent / f".{file.name}.{jax.process_index()}.{os.getpid()}.tmp"
-    with tmp.open("wb") as f:
+    with files.atomic(file) as f:  # whole files only
       np.savez(f, **arrays)
-    tmp.replace(file)  # whole files only
-  except OSError as e:
-    logging.warning("Could not keep the standing statistics in %s (%s); the next sample at "
-                    "this length computes them again.", file, e)
+  except files.WriteError as e:
+    logging.warning("Could not keep the standing statistics (%s); the next sample at this "
+                    "length computes them again.", e)
     return stats
   logging.info("Standing statistics kept in %s: a sample at the same length reuses them.",
                file)

@@ -1,9 +1,11 @@
 """Preparing a data set: decoding every video once into stored clips (``prepare``), and what
 a config reads from its data set (``needs``). The command is hvg_jax.prepare_data."""
 
+import logging
 import pathlib
+import shutil
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, files, locks
 from hvg_jax.data import datasets, pipeline
 from hvg_jax.errors import UserError
 
@@ -34,17 +36,47 @@ def prepare(dataset: str, manual_dir, data_dir, *, size=128, fps=None, clip_fram
                             f"{builder_class.MANUAL_DOWNLOAD_INSTRUCTIONS}")
   config = datasets.video_config(size, fps, clip_frames, **options)
   builder = builder_class(config=config, data_dir=str(pathlib.Path(data_dir).expanduser()))
+  _check_not_prepared(builder, dataset)
+  try:
+    builder.data_path.parent.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise files.WriteError(f"{builder.data_path.parent} cannot be created: "
+                           f"{files.io_reason(e)}; choose another --data_dir") from None
+  # Two runs into one data set would write the same folders: the second stops at once.
+  with locks.held(builder.data_path.parent / "prepare.lock",
+                  what=f"{builder.data_path.parent} (being prepared)",
+                  instead="use another --data_dir"):
+    _check_not_prepared(builder, dataset)  # the other run may have finished meanwhile
+    _remove_incomplete(builder.data_path)
+    _build(builder, dataset, manual_dir, data_dir)
+  return builder
+
+
+def _check_not_prepared(builder, dataset: str):
   if builder.data_path.exists():
     raise AlreadyPreparedError(
-        f"{dataset} is already prepared as {config.name} in {builder.data_path}; delete that "
-        "directory to prepare it again (e.g. from another --manual_dir)")
+        f"{dataset} is already prepared as {builder.builder_config.name} in "
+        f"{builder.data_path}; delete that directory to prepare it again (e.g. from another "
+        "--manual_dir)")
+
+
+def _remove_incomplete(data_path: pathlib.Path):
+  """Removes what a run stopped mid-way (a kill, a crash) left: TFDS's ``incomplete.*``
+  folders beside the clips' (only this run, holding the lock, could be writing them)."""
+  for stale in data_path.parent.glob(f"incomplete.*_{data_path.name}"):
+    logging.warning("Removing %s, left by a run that stopped before it finished.", stale)
+    shutil.rmtree(stale, ignore_errors=True)
+
+
+def _build(builder, dataset: str, manual_dir: pathlib.Path, data_dir):
   try:
     builder.download_and_prepare(
         download_config=datasets.tfds.download.DownloadConfig(manual_dir=str(manual_dir)),
         file_format="array_record")
   except AssertionError as e:  # TFDS's way of saying a split got no examples
-    listing = pathlib.Path(data_dir).expanduser() / f"skipped_{dataset}_{config.name}.txt"
-    listing.write_text("".join(f"{path}\t{reason}\n" for path, reason in builder.skipped))
+    listing = (pathlib.Path(data_dir).expanduser()
+               / f"skipped_{dataset}_{builder.builder_config.name}.txt")
+    _write_listing(listing, builder.skipped)
     first = f"; the first: {builder.skipped[0][0]}: {builder.skipped[0][1]}" \
         if builder.skipped else ""
     raise NoClipsError(
@@ -52,9 +84,19 @@ def prepare(dataset: str, manual_dir, data_dir, *, size=128, fps=None, clip_fram
         f"{e}): {builder.read} videos decoded, {len(builder.skipped)} skipped, listed in "
         f"{listing}{first}. Check the videos decode (ffmpeg) and are at least "
         "--clip_frames long") from None
-  (builder.data_path / "skipped.txt").write_text(
-      "".join(f"{path}\t{reason}\n" for path, reason in builder.skipped))
-  return builder
+  except Exception as e:  # pylint: disable=broad-except
+    if isinstance(e, UserError) or not files.is_io_error(e):
+      raise
+    raise files.WriteError(  # TFDS removes its incomplete folder on the way out
+        f"the clips could not be written to {builder.data_path}: {files.io_reason(e)}. "
+        "Nothing partial was kept: free space or choose another --data_dir, then run the "
+        "command again") from None
+  _write_listing(builder.data_path / "skipped.txt", builder.skipped)
+
+
+def _write_listing(path, skipped: list):
+  with files.atomic(path, "w") as f:
+    f.write("".join(f"{video}\t{reason}\n" for video, reason in skipped))
 
 
 def summary(builder) -> str:

@@ -10,7 +10,6 @@ registry (``settings``, ``chain_settings``, ... here pass it).
 
 import dataclasses
 import json
-import logging
 
 import jax
 import ml_collections
@@ -18,7 +17,7 @@ import numpy as np
 from etils import epath
 from tqdm import tqdm
 
-from hvg_jax import config_lib, video_io
+from hvg_jax import files, video_io
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import ChainSampler, chunk_memory_budget, level_lengths
 from hvg_jax.config_lib import evaluation as settings_lib
@@ -275,7 +274,8 @@ def write(output, results: Results, *, settings, levels: list[FrozenLevel],
       "step": step,
   }
   path = output / "metrics.json"
-  path.write_text(json.dumps(summary, indent=2, default=float))
+  with files.atomic(path, "w") as f:  # whole or absent; WriteError names the cause
+    f.write(json.dumps(summary, indent=2, default=float))
   for name, extra in results.extras.items():
     METRICS[name].write(output, extra, settings=settings, levels=levels)
   if writer is not None:

@@ -14,6 +14,8 @@ import dataclasses
 
 import numpy as np
 
+from hvg_jax import files
+
 
 @dataclasses.dataclass(frozen=True)
 class Gaussian:
@@ -23,7 +25,8 @@ class Gaussian:
   count: int
 
   def save(self, path):
-    np.savez(path, mean=self.mean, cov=self.cov, count=self.count)
+    with files.atomic(path) as f:
+      np.savez(f, mean=self.mean, cov=self.cov, count=self.count)
 
   @classmethod
   def load(cls, path) -> "Gaussian":

@@ -37,6 +37,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from hvg_jax import files
 from hvg_jax.errors import UserError
 from hvg_jax.eval import i3d as i3d_lib
 from hvg_jax.eval import numpy_pickle, torch_file
@@ -120,7 +121,7 @@ def save(path, arrays: dict, *, num_classes: int, width_scale: float = 1.0):
   check_arrays(arrays, num_classes, width_scale, "the converted weights")
   meta = {"meta/num_classes": np.asarray(num_classes),
           "meta/width_scale": np.asarray(width_scale)}
-  with open(path, "wb") as f:  # np.savez would append .npz to a name without it
+  with files.atomic(path) as f:  # np.savez would append .npz to a name without it
     np.savez(f, **{k: np.asarray(v, np.float32) for k, v in arrays.items()}, **meta)
 
 

@@ -8,6 +8,8 @@ detail fades as a video goes on.
 
 import numpy as np
 
+from hvg_jax import files
+
 FRAMES = (1, 10, 24, 48)
 
 
@@ -83,7 +85,8 @@ def plot(path, generated: dict, real: dict | None = None, title: str = ""):
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with files.atomic(path) as f:
+    fig.savefig(f, dpi=100, format="png")
   plt.close(fig)
 
 

@@ -19,7 +19,7 @@ from etils import epath
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, files
 from hvg_jax.data import pipeline
 
 
@@ -68,19 +68,12 @@ def cached(directory, description: dict, compute, name: str = "") -> dict[str, n
     return arrays
   arrays = compute()
   try:  # every process writes (the same arrays): cache_dir may be local to each host
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{jax.process_index()}.{os.getpid()}.tmp"
-    try:
-      with tmp.open("wb") as f:
-        np.savez(f, description=json.dumps(description), **arrays)
-      tmp.replace(path)  # whole files only
-    finally:
-      if tmp.exists():
-        tmp.unlink()
+    with files.atomic(path) as f:  # whole files only
+      np.savez(f, description=json.dumps(description), **arrays)
     logging.info("Saved real-data statistics in %s", path)
-  except OSError as e:
-    logging.warning("Could not cache real-data statistics in %s (%s); set "
-                    "eval.cache_dir (--cache_dir) to a writable directory.", path, e)
+  except files.WriteError as e:
+    logging.warning("Could not cache real-data statistics (%s); set eval.cache_dir "
+                    "(--cache_dir) to a writable directory.", e)
   return arrays
 
 

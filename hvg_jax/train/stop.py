@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from hvg_jax.train import workdir_lock
+from hvg_jax import locks
 
 
 class StopRequest:
@@ -26,7 +26,7 @@ class StopRequest:
     if signum == signal.SIGINT and self.interrupted:
       # Exiting here: an exception would be swallowed by whatever it interrupts (a
       # checkpoint save's threads), and waiting is what the user just refused.
-      workdir_lock.release_all()
+      locks.release_all()
       print("Interrupted: stopped at once, without saving.", file=sys.stderr, flush=True)
       os._exit(130)  # pylint: disable=protected-access
     if signum == signal.SIGINT:

@@ -15,7 +15,7 @@ import logging
 import ml_collections
 from clu import parameter_overview
 
-from hvg_jax import config_lib, runtime
+from hvg_jax import config_lib, locks, runtime
 from hvg_jax import level as level_lib
 from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.data import pipeline
@@ -25,7 +25,6 @@ from hvg_jax.train import finish as finish_lib
 from hvg_jax.train import loop as loop_lib
 from hvg_jax.train import run as run_lib
 from hvg_jax.train import state as state_lib
-from hvg_jax.train import workdir_lock
 from hvg_jax.train.loop import NonFiniteLossError  # pylint: disable=unused-import (public)
 
 
@@ -48,7 +47,7 @@ def _train_in(run: run_lib.LevelRun):
   # Before anything compiles: the real clips are long enough, I3D's weights load.
   evaluation = (during_training.PeriodicEvaluation(config, run.dir, run.mesh)
                 if config.eval.every_steps else None)
-  with workdir_lock.held(run.dir):
+  with locks.workdir(run.dir):
     writer = runtime.summary_writer(str(run.dir), just_logging=not run.is_main)
     out = loop_lib.Outputs(Checkpoints(run.dir, config), writer, evaluation)
     try:
@@ -59,13 +58,25 @@ def _train_in(run: run_lib.LevelRun):
                      config.train.num_steps)
       else:
         state, step = loop_lib.train_loop(run, graphdef, state, step, out)
-      if step >= config.train.num_steps and step not in level_lib.finished_steps(run.dir):
+      if step >= config.train.num_steps and _needs_finishing(run.dir, step):
         out.checkpoints.wait()  # the last state is safe before the statistics are computed
         finish_lib.finish(run, graphdef, state, step)
     finally:  # also on errors and Ctrl-C: finish the save in flight, flush the logs
       out.checkpoints.close()
       writer.close()
   return graphdef, state
+
+
+def _needs_finishing(level_dir: LevelDir, step: int) -> bool:
+  """Whether a level at its last step still needs its generator saved: none is saved at
+  ``step``, or the one saved is damaged (the checkpoint of ``step`` rebuilds it)."""
+  if step not in level_lib.finished_steps(level_dir):
+    return True
+  damage = level_lib.generator_damage(level_dir)
+  if damage:
+    logging.warning("The generator of step %d in %s is damaged (%s); rebuilding it from the "
+                    "checkpoint of step %d.", step, level_dir, damage, step)
+  return damage is not None
 
 
 def _restore_or_init(run: run_lib.LevelRun, out: loop_lib.Outputs):
@@ -109,7 +120,7 @@ def train_chain(chain: ml_collections.ConfigDict, workdir) -> list[LevelDir] | N
   chain_dir = ChainDir.of(workdir)
   with run_lib.removed_if_left_empty(chain_dir):
     run_lib.check_writable(chain_dir)
-    with workdir_lock.held(chain_dir):
+    with locks.workdir(chain_dir):
       return _train_levels(configs, chain_dir)
 
 
@@ -133,7 +144,8 @@ def _train_levels(configs, chain_dir: ChainDir) -> list[LevelDir] | None:
     config = copy.deepcopy(config)
     config.lower_levels = ",".join(str(d) for d in dirs)
     check_not_past(level_lib.status(level_dir)[0], config, level_dir)
-    if level_lib.is_finished(level_dir, config.train.num_steps):
+    if (level_lib.is_finished(level_dir, config.train.num_steps)
+        and not level_lib.generator_damage(level_dir)):  # else train() rebuilds it
       logging.info("Level %d (%s) is finished in %s.", config.level, config.name, level_dir)
     else:
       logging.info("Training level %d of %d (%s) in %s.", config.level, len(configs),

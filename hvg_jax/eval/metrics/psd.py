@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from hvg_jax import config_lib
+from hvg_jax import config_lib, files
 from hvg_jax.config_lib import validation
 from hvg_jax.eval import psd as psd_lib
 from hvg_jax.eval.metrics.registry import register
@@ -94,7 +94,7 @@ class PSD(Metric):
                  title=f"{levels[-1].config.name}: PSD, mean ± std over "
                        f"{settings.psd_sets} sets of "
                        f"{settings.psd_videos // settings.psd_sets}")
-    with (output / "psd.npz").open("wb") as f:
+    with files.atomic(output / "psd.npz") as f:
       np.savez(f, **{f"{side}/{k}/{stat}": v[i] for side, curves in extra.items()
                      for k, v in curves.items() for i, stat in enumerate(("mean", "std"))})
 

@@ -1,7 +1,8 @@
-"""One run per workdir: ``<workdir>/run.lock``, created atomically (O_EXCL) by process 0.
+"""One run at a time where two would interleave their writes: a lock file created
+atomically (O_EXCL) by process 0. A training workdir's is ``<workdir>/run.lock``
+(:func:`workdir`); a data set being prepared has one beside its clips (hvg_jax.data.prepare).
 
-Two runs writing one workdir would interleave their checkpoints and finished generators. A
-second run stops at once naming the holder (host, pid, start time, command). A lock left
+A second run stops at once naming the holder (host, pid, start time, command). A lock left
 by a process of this host that no longer exists (a kill, a crash) is taken over with a
 warning; one from another host cannot be checked from here, so the error says how to remove
 it. Object stores (gs://...) have no atomic create: there the lock is not taken.
@@ -21,8 +22,8 @@ from hvg_jax.errors import UserError
 from hvg_jax.layout import RunDir
 
 
-class WorkdirLockedError(UserError, RuntimeError):
-  """Another run holds the workdir."""
+class LockedError(UserError, RuntimeError):
+  """Another run holds the lock."""
 
 
 def _alive(pid: int) -> bool:
@@ -60,13 +61,13 @@ def _describe(holder: dict) -> str:
           f"{holder.get('started', '?')}: {holder.get('command', '?')}")
 
 
-def acquire(workdir: RunDir | str) -> str | None:
-  """Takes the lock of ``workdir`` for this process; returns its path (None where no lock
-  is taken: other processes than 0, object stores). Raises WorkdirLockedError."""
-  if jax.process_index() != 0 or "://" in str(workdir):
+def acquire(path, *, what: str, instead: str) -> str | None:
+  """Takes the lock file ``path`` (of ``what``, e.g. a workdir) for this process; returns
+  its path (None where no lock is taken: other processes than 0, object stores). Raises
+  LockedError, whose message suggests ``instead`` (e.g. "use another --workdir")."""
+  path = str(path)
+  if jax.process_index() != 0 or "://" in path:
     return None
-  workdir = RunDir.of(workdir)
-  path = str(workdir.lock)
   holder = {"host": socket.gethostname(), "pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)}
   for _ in range(2):
@@ -77,16 +78,16 @@ def acquire(workdir: RunDir | str) -> str | None:
       continue
     if other.get("host") == holder["host"] and isinstance(other.get("pid"), int) and \
         not _alive(other["pid"]):
-      logging.warning("Taking over the lock of %s from a run that is gone (%s).", workdir,
+      logging.warning("Taking over the lock of %s from a run that is gone (%s).", what,
                       _describe(other))
       with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
       continue
-    raise WorkdirLockedError(
-        f"{workdir} is in use by another run ({_describe(other)}). Wait for it to end or use "
-        f"another --workdir; if that run is gone, delete {path}.")
-  raise WorkdirLockedError(f"{workdir}: another run took its lock ({_describe(_read(path) or {})})"
-                           "; wait for it to end or use another --workdir.")
+    raise LockedError(
+        f"{what} is in use by another run ({_describe(other)}). Wait for it to end or "
+        f"{instead}; if that run is gone, delete {path}.")
+  raise LockedError(f"{what}: another run took its lock ({_describe(_read(path) or {})}); "
+                    f"wait for it to end or {instead}.")
 
 
 def release(path: str | None):
@@ -100,15 +101,21 @@ _HELD: list[str] = []  # this process's locks, innermost last (release_all)
 
 
 @contextlib.contextmanager
-def held(workdir: RunDir | str):
-  """The lock of ``workdir`` while the block runs."""
-  path = acquire(workdir)
+def held(path, *, what: str, instead: str):
+  """The lock file ``path`` (:func:`acquire`) while the block runs."""
+  path = acquire(path, what=what, instead=instead)
   _HELD.append(path)
   try:
     yield
   finally:
     _HELD.remove(path)
     release(path)
+
+
+def workdir(run_dir: RunDir | str):
+  """One run per workdir: two would interleave their checkpoints and finished generators."""
+  run_dir = RunDir.of(run_dir)
+  return held(run_dir.lock, what=str(run_dir), instead="use another --workdir")
 
 
 def release_all():
