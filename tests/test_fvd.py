@@ -5,6 +5,7 @@ import builtins
 import json
 import os
 import pickle
+import shutil
 import subprocess
 
 import jax
@@ -209,6 +210,33 @@ def test_mp4_and_npy_copies_give_the_same_fvd_and_bad_files_are_counted(folders)
                           - _decoded(folders / "a_mp4" / f"clip{i}.mp4")).mean()
                    for i in range(CLIPS)])
   assert codec < 4, codec  # the codec error the docstring states
+
+
+@pytest.mark.slow
+def test_a_damaged_or_foreign_real_data_cache_is_a_warning_and_the_fvd_is_unchanged(
+    folders, tmp_path):
+  cache = f"--cache_dir={tmp_path / 'cache'}"
+  first, s_first = _fvd(folders, "a", "b", "--metrics=fvd", cache)
+  assert first.returncode == 0, first.stderr[-3000:]
+  (kept,) = (tmp_path / "cache").glob("*.npz")
+  with open(kept, "r+b") as f:  # cut short, as a kill or a full disk would
+    f.truncate(1000)
+  truncated, s_truncated = _fvd(folders, "a", "b", "--metrics=fvd", cache)
+  assert truncated.returncode == 0, truncated.stderr[-3000:]
+  assert f"Ignoring the cached real-data statistics {kept}" in truncated.stderr
+  # Another folder's statistics under this name (written for another description).
+  other, _ = _fvd(folders, "noise", "b", "--metrics=fvd", f"--cache_dir={tmp_path / 'other'}")
+  assert other.returncode == 0, other.stderr[-3000:]
+  (foreign,) = (tmp_path / "other").glob("*.npz")
+  shutil.copyfile(foreign, kept)
+  swapped, s_swapped = _fvd(folders, "a", "b", "--metrics=fvd", cache)
+  assert swapped.returncode == 0, swapped.stderr[-3000:]
+  assert f"Ignoring the cached real-data statistics {kept}" in swapped.stderr
+  for result in (truncated, swapped):
+    assert "Traceback" not in result.stderr
+  fvd = s_first["metrics"]["fvd"]
+  assert s_truncated["metrics"]["fvd"] == pytest.approx(fvd, rel=1e-6)
+  assert s_swapped["metrics"]["fvd"] == pytest.approx(fvd, rel=1e-6)
 
 
 def _decoded(path):

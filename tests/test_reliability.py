@@ -18,6 +18,7 @@ from flax import nnx
 from conftest import CONFIG_DIR, PYTHON, REPO, saved_demo_level1_state, subprocess_env
 from hvg_jax import config_lib, locks, runtime
 from hvg_jax import level as level_lib
+from hvg_jax.chain import sample_files
 from hvg_jax.checkpoints import Checkpoints
 from hvg_jax.train import state as state_lib
 
@@ -183,9 +184,9 @@ def test_a_full_disk_during_a_save_stops_with_one_line_and_the_rerun_resumes(fin
   _assert_samesaved_demo_level1_state(saved_demo_level1_state(workdir, 6), final)
 
 
-def _sample(chain, output, shell_prefix=""):
+def _sample(chain, output, *flags, shell_prefix=""):
   command = [PYTHON, "-m", "hvg_jax.sample", f"--chain={chain}", f"--output={output}",
-             "--num_videos=1"]
+             "--num_videos=1", *flags]
   if shell_prefix:
     command = ["bash", "-c", f'{shell_prefix}; exec "$@"', "bash", *command]
   return subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True,
@@ -256,6 +257,38 @@ def test_a_damaged_generator_is_rebuilt_from_the_levels_checkpoints(finished_run
   (original,) = level_lib.load_export(uninterrupted / "generator" / "6")
   jax.tree.map(np.testing.assert_array_equal, rebuilt.arrays, original.arrays)
   assert _sample(workdir, tmp_path / "samples").returncode == 0
+
+
+@pytest.mark.slow
+def test_sampling_lengths_that_cannot_be_are_one_line_before_anything_runs(finished_run,
+                                                                           tmp_path):
+  workdir = finished_run[0]
+  huge = _sample(workdir, tmp_path / "huge", "--frames=1000000000")  # was the OOM killer
+  last = _error_line(huge)
+  assert last.startswith("error: --frames=1000000000: the standing statistics of "
+                         "1000000000 frames need"), last
+  negative = _error_line(_sample(workdir, tmp_path / "negative", "--frames=-5"))
+  assert negative == "error: --frames=-5: the number of frames must be positive (e.g. 1)"
+  assert not (tmp_path / "huge").exists() and not (tmp_path / "negative").exists()
+
+
+@pytest.mark.slow
+def test_standing_statistics_of_the_wrong_shapes_are_recomputed_not_broadcast(finished_run,
+                                                                              tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(finished_run[0], workdir)
+  first = _sample(workdir, tmp_path / "first", "--frames=12")
+  assert first.returncode == 0, first.stderr[-3000:]
+  (kept,) = (workdir / "standing_stats").glob("*.npz")
+  with np.load(kept) as f:  # every array one timestep short: broadcasting would accept it
+    arrays = {k: v[:-1] if v.ndim else v for k, v in f.items()}
+  with open(kept, "wb") as f:
+    np.savez(f, **arrays)
+  again = _sample(workdir, tmp_path / "again", "--frames=12")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert f"Ignoring the standing statistics {kept}" in again.stderr
+  a, b = (sample_files.load_videos(tmp_path / name) for name in ("first", "again"))
+  jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
 @pytest.mark.slow

@@ -57,11 +57,11 @@ def lengths_for(factors: Sequence[int], top_frames: int, setting: str = "frames"
     # The valid lengths either side (positive ones only: -5 suggests 2, not -4).
     nearest = sorted({total * max(1, top_frames // total),
                       total * max(1, top_frames // total + 1)})
-    raise SamplingError(
-        setting, top_frames,
-        f"level {len(factors)} outputs {total} frames for every level-1 frame, so the number "
-        f"of frames must be a positive multiple of {total} (e.g. "
-        f"{' or '.join(map(str, nearest))})", nearest)
+    why = ("the number of frames must be positive" if total == 1 else
+           f"level {len(factors)} outputs {total} frames for every level-1 frame, so the "
+           f"number of frames must be a positive multiple of {total}")
+    raise SamplingError(setting, top_frames,
+                        f"{why} (e.g. {' or '.join(map(str, nearest))})", nearest)
   lengths = [top_frames]
   for f in reversed(factors[1:]):
     lengths.insert(0, lengths[0] // f)
