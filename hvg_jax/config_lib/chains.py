@@ -23,7 +23,7 @@ def chain_config(name: str, level_files, arg: str | None = None) -> ml_collectio
   # The chain command ends by evaluating what it trained: the top level's config.eval with
   # these fields on top (None: the top level's). metrics "" skips it.
   c.eval = ml_collections.ConfigDict()
-  c.eval.metrics = "fvd,fid,is,grounding"
+  c.eval.metrics = "fvd,fid,is,grounding,colour"  # colour: cheap, the data's colours
   c.eval.num_clips = config_dict.placeholder(int)
   c.eval.clip_frames = config_dict.placeholder(int)
   c.eval.batch = config_dict.placeholder(int)

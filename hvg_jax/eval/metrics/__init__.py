@@ -13,4 +13,4 @@ from hvg_jax.eval.metrics.base import Batch, Context, Metric
 from hvg_jax.eval.metrics.registry import METRICS, register, unregister
 
 # The built-in metrics, registered in the order their values are reported.
-from hvg_jax.eval.metrics import fvd, fid, inception, psd, grounding
+from hvg_jax.eval.metrics import fvd, fid, inception, psd, grounding, colour
