@@ -35,8 +35,8 @@ _ARCHITECTURE_FIELDS = ("level", "data.num_classes", "data.frames", "data.resolu
 _EXECUTION_FIELDS = ("model.g.scan_unroll", "model.dtype", "model.remat")
 # Fields that change the data order or the randomness: resuming with other values works,
 # but no longer continues as the uninterrupted run would have.
-_ORDER_FIELDS = ("seed", "data.name", "data.storage", "data.seed", "data.num_videos",
-                 "train.batch_size", "train.d_steps")
+_ORDER_FIELDS = ("seed", "data.name", "data.storage", "data.seed", "data.flip",
+                 "data.num_videos", "train.batch_size", "train.d_steps")
 
 
 class CheckpointError(UserError, OSError):

@@ -20,6 +20,7 @@ LAYERS = [
     ["hvg_jax.checkpoints", "hvg_jax.level"],  # a level on disk and in memory
     # sampling chains; one training step
     ["hvg_jax.chain", "hvg_jax.chain.*", "hvg_jax.train.state", "hvg_jax.train.losses",
+     "hvg_jax.train.augment",
      "hvg_jax.train.step"],
     ["hvg_jax.eval", "hvg_jax.eval.*"],
     ["hvg_jax.train", "hvg_jax.train.*"],  # a level's training

@@ -9,7 +9,7 @@ from hvg_jax.config_lib.defaults import load_config, parse_arg
 from hvg_jax.config_lib.validation import check, check_chain
 
 # The data fields a chain sets for all its levels at once (config.data.<field>).
-CHAIN_DATA_FIELDS = ("name", "dir", "storage", "num_classes")
+CHAIN_DATA_FIELDS = {"name": str, "dir": str, "storage": str, "num_classes": int, "flip": bool}
 
 
 def chain_config(name: str, level_files, arg: str | None = None) -> ml_collections.ConfigDict:
@@ -33,8 +33,7 @@ def chain_config(name: str, level_files, arg: str | None = None) -> ml_collectio
   # --config.data.dir=...); None: each level's own. A level's field set on the command
   # line (--config.levels.level2.data.dir=...) still wins over these.
   c.data = ml_collections.ConfigDict(
-      {field: config_dict.placeholder(int if field == "num_classes" else str)
-       for field in CHAIN_DATA_FIELDS})
+      {field: config_dict.placeholder(kind) for field, kind in CHAIN_DATA_FIELDS.items()})
   c.levels = ml_collections.ConfigDict()
   # What each level file itself set for those fields: a level's field that differs from it
   # was set on the command line.

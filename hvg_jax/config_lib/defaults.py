@@ -36,6 +36,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.resolution = 0
   c.data.subsample = 1  # temporal stride relative to the raw frame rate
   c.data.seed = 0  # order of the examples (and which demo videos)
+  # Training clips mirrored left-right at random: twice the views of a small folder of
+  # videos (RESULTS.md, "Real clips on a CPU"). The papers: none.
+  c.data.flip = False
   c.data.num_videos = 4096  # size of the built-in demo data set (data.name='demo')
   # Demo: the height its raw frames are rendered at (0: data.resolution). Every level of a
   # chain views the same raw frames through f_s, so a chain's levels share it (the top's).
@@ -78,6 +81,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.real_inputs = 0.0
   c.train.ema_decay = config_dict.placeholder(float)  # None: no EMA of G (HVG)
   c.train.ema_start = 0
+  # DiffAugment of what D sees ("color,translation,cutout", any of them; hvg_jax.train.
+  # augment): a few dozen clips are memorised by D otherwise (RESULTS.md, "Real clips on a
+  # CPU"). The papers: "" (none).
+  c.train.d_augment = ""
   c.train.log_every = 50  # steps between logged metrics
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3

@@ -10,6 +10,7 @@ from hvg_jax.errors import UserError
 
 
 DTYPES = ("float32", "bfloat16")
+D_AUGMENTATIONS = ("color", "translation", "cutout")  # config.train.d_augment's names
 
 
 class ConfigError(UserError, ValueError):
@@ -160,6 +161,9 @@ def _validate(c: ml_collections.ConfigDict):
          f"config.train.real_inputs: a probability in [0, 1] for an upsampling level (0 at "
          f"level 1, which has no input), got {t.real_inputs}")
   check(t.g_lr > 0, f"config.train.g_lr: must be > 0, got {t.g_lr}")
+  unknown = [p for p in t.d_augment.split(",") if p.strip() and p.strip() not in D_AUGMENTATIONS]
+  check(not unknown, f"config.train.d_augment: {', '.join(unknown)} is not one of "
+        f"{', '.join(D_AUGMENTATIONS)} (comma-separated; \"\" for none)")
   check(t.d_lr > 0, f"config.train.d_lr: must be > 0, got {t.d_lr}")
   for field in ("g_betas", "d_betas"):
     check(len(t[field]) == 2 and all(0.0 <= b < 1.0 for b in t[field]),

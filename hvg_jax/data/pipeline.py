@@ -32,6 +32,7 @@ class ClipSpec:
   frames: int
   stride: int
   resolution: int
+  flip: bool = False  # mirrored left-right with probability 1/2 (config.data.flip)
 
   @property
   def span(self) -> int:
@@ -64,7 +65,8 @@ def view(clip: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
-  """A random run of frames at the stride, a random square crop, the level's view."""
+  """A random run of frames at the stride, a random square crop (mirrored at random with
+  ``spec.flip``), the level's view."""
   video = np.asarray(example["video"])
   t, h, w = video.shape[:3]
   if t < spec.span:
@@ -74,6 +76,8 @@ def take_clip(example: dict, rng: np.random.Generator, spec: ClipSpec) -> dict:
   side = min(h, w)
   top, left = rng.integers(h - side + 1), rng.integers(w - side + 1)
   clip = video[start:start + spec.span:spec.stride, top:top + side, left:left + side]
+  if spec.flip and rng.random() < 0.5:  # drawn only when flipping: other runs unchanged
+    clip = clip[:, :, ::-1]
   return {"video": view(clip, spec.resolution), "label": np.int32(example["label"])}
 
 
@@ -181,7 +185,7 @@ def level_dataset(config: ml_collections.ConfigDict, source, *, process_index: i
         f"config.train.batch_size: {t.batch_size} does not split over {process_count} "
         "processes")
   spec = ClipSpec(frames=shapes.train_frames, stride=config.data.subsample,
-                  resolution=shapes.resolution)
+                  resolution=shapes.resolution, flip=config.data.flip)
   ds = grain.MapDataset.source(source).seed(config.data.seed).shuffle().repeat()
   ds = ds.random_map(lambda ex, rng: take_clip(ex, rng, spec))
   ds = ds.batch(t.batch_size // process_count, drop_remainder=True)

@@ -23,13 +23,16 @@ class Discriminators(nnx.Module):
     self.temporal = temporal
     self.matching = matching
 
-  def __call__(self, video, labels=None, *, key, video_low=None) -> dict:
+  def __call__(self, video, labels=None, *, key, video_low=None, matching_video=None) -> dict:
+    """Scores of D_S, D_T (and D_M) of ``video``; D_M's of ``matching_video`` when given
+    (the video before D's augmentation, hvg_jax.train.augment)."""
     scores = {"spatial": self.spatial(video, labels, key=key),
               "temporal": self.temporal(video, labels)}
     if self.matching is not None:
       if video_low is None:
         raise ValueError("the matching discriminator needs the low-resolution input video")
-      scores["matching"] = self.matching(video, video_low, labels)
+      matching_video = video if matching_video is None else matching_video
+      scores["matching"] = self.matching(matching_video, video_low, labels)
     return scores
 
 

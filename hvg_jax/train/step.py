@@ -27,6 +27,7 @@ from flax import nnx
 
 from hvg_jax import config_lib, runtime, video_ops
 from hvg_jax.layers import SpectralVector
+from hvg_jax.train import augment
 from hvg_jax.train import state as state_lib
 from hvg_jax.train.losses import generator_loss, hinge_losses, to_float
 
@@ -96,6 +97,7 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
         "generate; give it their generators (lower_levels)")
   data_split = runtime.per_example(mesh)
   base_key = state_lib.keys(config.seed)["train"]
+  policy = augment.parse(t.d_augment)
 
   def split_batch(x):
     return jax.lax.with_sharding_constraint(x, data_split)
@@ -159,11 +161,12 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, mesh,
     video = jnp.concatenate([real.video, fake.video])
     labels = None if real.labels is None else jnp.concatenate([real.labels, fake.labels])
     low = None if real.low is None else jnp.concatenate([real.low, fake.low])
-    scores = d(video, labels, key=key, video_low=low)
+    scores = augment.scores(d, video, labels, key=key, video_low=low, policy=policy)
     return hinge_losses(scores, batch)
 
   def g_loss_fn(g, d, z, labels, low, key):
-    scores = d(generate(g, z, labels, low), labels, key=key, video_low=low)
+    scores = augment.scores(d, generate(g, z, labels, low), labels, key=key, video_low=low,
+                            policy=policy)
     return generator_loss(scores)
 
   def d_update(gan, j, keys, batch, inputs, metrics):
