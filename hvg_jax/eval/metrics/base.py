@@ -85,3 +85,17 @@ class Metric(settings_lib.MetricSettings):
     values ``m``."""
     del s, levels
     return [f"  {x.name}: {m[x.name]:.4g}" for x in group if x.name in m]
+
+
+class ClipsMetric(Metric):
+  """A metric of the first ``clip_frames`` frames of ``num_clips`` generated and real clips
+  (the clips the I3D metrics read)."""
+
+  def frames(self, s):
+    return s.clip_frames
+
+  def videos(self, s):
+    return s.num_clips
+
+  def real_frames(self, s):
+    return s.clip_frames

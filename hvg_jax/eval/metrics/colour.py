@@ -18,7 +18,7 @@ import numpy as np
 
 from hvg_jax.config_lib import validation
 from hvg_jax.eval.metrics.registry import register
-from hvg_jax.eval.metrics.base import Metric
+from hvg_jax.eval.metrics.base import ClipsMetric
 
 BINS = 32  # per channel, of 256 // BINS values each (BINS divides 256)
 CHANNELS = 3
@@ -63,7 +63,7 @@ def total(parts: dict) -> dict:
 
 
 @register
-class Colour(Metric):
+class Colour(ClipsMetric):
   name = "colour"
   best_mode = "min"
   compares_with_real = True
@@ -74,15 +74,6 @@ class Colour(Metric):
                      f"{e.clip_frames}")
     validation.check(e.num_clips >= 1, f"config.eval.num_clips: at least 1, got "
                      f"{e.num_clips}")
-
-  def frames(self, s):
-    return s.clip_frames
-
-  def videos(self, s):
-    return s.num_clips
-
-  def real_frames(self, s):
-    return s.clip_frames
 
   def fit(self, s, available: int, where: str, longer) -> dict:
     """ConfigError for real clips shorter than clip_frames (shared with the I3D metrics:

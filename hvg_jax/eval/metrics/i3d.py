@@ -6,13 +6,13 @@ import logging
 
 from hvg_jax.config_lib import validation
 from hvg_jax.eval import frechet
-from hvg_jax.eval.metrics.base import Metric
+from hvg_jax.eval.metrics.base import ClipsMetric
 
 I3D_MIN_FRAMES = 9  # I3D's temporal downsampling leaves no frame of a shorter clip
 MIN_PER_CLASS = 2  # clips of a class on each side for a per-class Fréchet distance
 
 
-class I3DMetric(Metric):
+class I3DMetric(ClipsMetric):
   """A metric of I3D's embeddings (the evaluator's shared pass: Context.i3d)."""
   needs_i3d = True
   compares_with_real = True  # the generated clips' embeddings against the real ones'
@@ -24,15 +24,6 @@ class I3DMetric(Metric):
                      f"needs at least {I3D_MIN_FRAMES} frames, got {e.clip_frames}")
     validation.check(e.num_clips >= 2, f"config.eval.num_clips: at least 2, got "
                      f"{e.num_clips}")
-
-  def frames(self, s):
-    return s.clip_frames
-
-  def videos(self, s):
-    return s.num_clips
-
-  def real_frames(self, s):
-    return s.clip_frames
 
   def fit(self, s, available: int, where: str, longer) -> dict:
     """Settings updates for real clips of ``available`` frames, or ConfigError."""
