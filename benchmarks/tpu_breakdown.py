@@ -18,8 +18,8 @@ bytes each top-level instruction of the optimised update reads and writes in HBM
 and results at their tiled, padded sizes; buffers the compiler placed in on-chip memory,
 ``S(1)``, left out), by kind of work and by operation, and how much of it is padding (a
 96-channel minor dimension stored as 128 lanes). An accounting of the program's buffers, not
-the compiler's own figure: it comes within about 15% of the cost analysis's ``bytes
-accessed``.
+the compiler's own figure: for Kinetics level 2's update at 8 per chip, the one program
+compared, it came to 87% of the cost analysis's ``bytes accessed`` (256.2 of 294.6 GB).
 """
 
 import argparse
