@@ -161,7 +161,7 @@ def table(args):
   """The Markdown table from --results: each configuration at the largest per-chip batch
   compiled that fits, the slice that gives the global batch of 512 at it, and whether a
   smaller slice would hold it (the next batch up compiled, or predicted)."""
-  from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, sizing, tpu_slices  # pylint: disable=import-outside-toplevel
   results = pathlib.Path(args.results)
   top = GLOBAL_BATCH // 4
   rows = ["| configuration | precision | per-chip batch | slice for batch 512 (chips) | "
@@ -206,7 +206,11 @@ def table(args):
                        f"predicted: {predicted} per chip, "
                        f"{tpu_slices.with_chips(generation, GLOBAL_BATCH // predicted).name} "
                        "(line through the compiled points; not compiled)")
-          seconds = r["estimated_s"]
+          seconds, utilisation, roofline = r["estimated_s"], r["estimated_utilisation"], ""
+          if not seconds > 0:  # no time from the cost model (v6e): the roofline's
+            s = sizing.Sizing.from_dict(r)
+            seconds, utilisation, roofline = (s.iteration_s, s.estimated_utilisation,
+                                              " (roofline)")
           days = r["num_steps"] * seconds / 86400
           target = tpu_slices.with_chips(generation, chips)
           clips = GLOBAL_BATCH * r["d_steps"] / target.hosts / seconds  # a batch per D step
@@ -214,7 +218,7 @@ def table(args):
           rows.append(
               f"| {label} | {precision} | {b} | {name} ({chips}) | "
               f"{r['memory_bytes'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
-              f"{seconds:.3f} | {100 * r['estimated_utilisation']:.0f}% | "
+              f"{seconds:.3f}{roofline} | {100 * utilisation:.0f}%{roofline} | "
               f"{r['num_steps']:,} | {days:.1f} | {days * 24 * chips:,.0f} | {smaller} | "
               f"{clips:,.0f} | {cores:.1f} of {target.chip.host_vcpus} vCPUs (4-chip host) |")
   print("\n".join(rows))

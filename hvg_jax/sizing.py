@@ -104,22 +104,50 @@ class Sizing:
     return sum(p["cost"]["estimated_s"] for p in self.program_figures)
 
   @property
-  def estimated_utilisation(self) -> float:
-    if not self.estimated_s > 0:
+  def roofline_s(self) -> float:
+    """FLOPs / peak + bytes accessed / HBM bandwidth, summed over the programs (nan without
+    the counts): what the cost model's time is made of (on v5p it is 1.01-1.08x this), and
+    the time used where the cost model gives none (libtpu 0.0.42 answers negative seconds
+    for v6e)."""
+    bandwidth = tpu_slices.parse(self.slice_name).chip.hbm_bandwidth
+    try:
+      return sum(p["cost"]["flops"] / self.peak_flops + p["cost"]["bytes_accessed"] / bandwidth
+                 for p in self.program_figures)
+    except (KeyError, TypeError):  # a count the compiler did not give
       return math.nan
-    return self.flops / self.estimated_s / self.peak_flops
+
+  @property
+  def time_source(self) -> str:
+    return "cost model" if self.estimated_s > 0 else "roofline"
+
+  @property
+  def iteration_s(self) -> float:
+    """Estimated seconds per iteration: the cost model's, else the roofline's."""
+    return self.estimated_s if self.estimated_s > 0 else self.roofline_s
+
+  @property
+  def estimated_utilisation(self) -> float:
+    if not self.iteration_s > 0:
+      return math.nan
+    return self.flops / self.iteration_s / self.peak_flops
 
   def run_estimate(self, chips: int | None = None) -> dict:
     """Estimated days and chip-hours of ``num_steps`` iterations on ``chips`` chips (default:
-    the slice's) at this per-chip batch (the compiler's time per iteration)."""
+    the slice's) at this per-chip batch (the estimated time per iteration)."""
     chips = chips or self.chips
-    seconds = self.num_steps * self.estimated_s
+    seconds = self.num_steps * self.iteration_s
     return {"estimated_days": seconds / 86400, "estimated_chip_hours": seconds * chips / 3600}
+
+  @classmethod
+  def from_dict(cls, d: dict) -> "Sizing":
+    """A Sizing from ``as_dict``'s output (a results file)."""
+    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
   def as_dict(self) -> dict:
     out = dataclasses.asdict(self)
     out.update(memory=self.memory, memory_bytes=self.memory_bytes, flops=self.flops,
-               estimated_s=self.estimated_s)
+               estimated_s=self.estimated_s, roofline_s=self.roofline_s,
+               iteration_s=self.iteration_s, time_source=self.time_source)
     if self.fits:
       out.update(estimated_utilisation=self.estimated_utilisation, **self.run_estimate())
     return out
@@ -259,21 +287,25 @@ def report(s: Sizing, target: tpu_slices.Slice | None = None) -> str:
               f"donated {format_bytes(m['alias'])}, code {format_bytes(m['generated_code'])})")]
     if len(s.program_figures) > 1:
       rows += [("  by program", ", ".join(
-          f"{name} {format_bytes(needed(p['memory']))} and "
-          f"{_estimate(p['cost']['estimated_s'], '.3g')} s (estimate)"
+          f"{name} {format_bytes(needed(p['memory']))}"
+          + (f" and {p['cost']['estimated_s']:.3g} s (estimate)"
+             if p["cost"]["estimated_s"] > 0 else "")
           for name, p in zip(("lower levels", "update"), s.program_figures)))]
     run = s.run_estimate(target.chips)
     rows += [
         ("FLOPs per iteration per chip", f"{s.flops:.4g}"),
         ("time per iteration", f"{_estimate(s.estimated_s, '.3g')} s (the compiler's "
-         "estimate)"),
+         "estimate)" if s.estimated_s > 0 else
+         f"{_estimate(s.roofline_s, '.3g')} s, a roofline estimate (FLOPs / peak + bytes "
+         "accessed / HBM bandwidth; the compiler's cost model gave "
+         f"{s.estimated_s:.3g} s, no estimate)"),
         ("utilisation", f"{_estimate(100 * s.estimated_utilisation, '.1f')}% of "
-         f"{s.peak_flops / 1e12:.0f} TFLOP/s, the chip's bf16 peak (the compiler's "
-         "estimate)"),
+         f"{s.peak_flops / 1e12:.0f} TFLOP/s, the chip's bf16 peak (the "
+         f"{'compiler' if s.time_source == 'cost model' else 'roofline'}'s estimate)"),
     ]
-    if s.estimated_s > 0:
+    if s.iteration_s > 0:
       rows += [
-          ("videos per second", f"{global_batch / s.estimated_s:.4g} on the slice "
+          ("videos per second", f"{global_batch / s.iteration_s:.4g} on the slice "
            "(estimate)"),
           (f"{s.num_steps} steps", f"{run['estimated_days']:.2f} days, "
            f"{run['estimated_chip_hours']:.4g} chip-hours (estimate)"),

@@ -31,17 +31,18 @@ class Chip:
   single_host_max: int  # chips a one-host slice can have
   max_chips: int  # the largest slice Cloud TPU offers
   host_vcpus: int  # of a host with chips_per_host chips (Cloud TPU VM machine types)
+  hbm_bandwidth: float  # bytes/s (Cloud TPU documentation)
 
 
 # HBM: the compiler's own "available HBM" for a program (RESOURCE_EXHAUSTED messages of
 # libtpu 0.0.42; the chips have 32 GiB, 95 GB, 16 GB and 32 GB). Peaks, the largest slices
-# and host vCPUs (of a 4-chip host VM): Cloud TPU documentation (system architecture
-# pages, TPU VM machine types).
+# and host vCPUs (of a 4-chip host VM), HBM bandwidths: Cloud TPU documentation (system
+# architecture pages, TPU VM machine types).
 CHIPS = {
-    "v4": Chip("v4", "TPU v4", 30.75, 275e12, 2, 3, 4, 4, 4096, 240),
-    "v5p": Chip("v5p", "TPU v5", 95.74, 459e12, 2, 3, 4, 4, 6144, 208),
-    "v5litepod": Chip("v5litepod", "TPU v5 lite", 15.75, 197e12, 1, 2, 4, 8, 256, 112),
-    "v6e": Chip("v6e", "TPU v6 lite", 31.25, 918e12, 1, 2, 4, 8, 256, 180),
+    "v4": Chip("v4", "TPU v4", 30.75, 275e12, 2, 3, 4, 4, 4096, 240, 1200e9),
+    "v5p": Chip("v5p", "TPU v5", 95.74, 459e12, 2, 3, 4, 4, 6144, 208, 2765e9),
+    "v5litepod": Chip("v5litepod", "TPU v5 lite", 15.75, 197e12, 1, 2, 4, 8, 256, 112, 819e9),
+    "v6e": Chip("v6e", "TPU v6 lite", 31.25, 918e12, 1, 2, 4, 8, 256, 180, 1638e9),
 }
 _ALIASES = {"v5e": "v5litepod"}
 

@@ -155,6 +155,25 @@ def _fake_sizing(batch, *, per_video, fixed, hbm=100):
                         "cost": {"flops": 1.0, "estimated_s": 1.0}}] if fits else [])
 
 
+def test_without_a_time_from_the_cost_model_the_roofline_is_the_labelled_estimate():
+  """libtpu 0.0.42's cost model answers negative seconds for v6e: the time per iteration is
+  then FLOPs / peak + bytes / HBM bandwidth, said to be the roofline's."""
+  s = sizing.Sizing(
+      config="c", level=1, dtype="bfloat16", remat=False, slice_name="v6e-4", chips=4,
+      hosts=1, batch_per_chip=2, d_steps=2, num_steps=3600, hbm_bytes=32 * 2 ** 30,
+      peak_flops=918e12, compile_s=0.0, fits=True,
+      program_figures=[{"memory": {"argument": 0, "output": 0, "temp": 2 ** 30, "alias": 0,
+                                   "generated_code": 0, "total": 2 ** 30},
+                        "cost": {"flops": 918e12, "bytes_accessed": 1638e9,
+                                 "estimated_s": -66.9}}])
+  assert s.time_source == "roofline" and s.iteration_s == pytest.approx(2.0)
+  assert s.estimated_utilisation == pytest.approx(0.5)
+  assert s.run_estimate()["estimated_chip_hours"] == pytest.approx(8.0)  # 3600 x 2 s x 4
+  text = sizing.report(s)
+  assert "2 s, a roofline estimate" in text and "-66.9 s, no estimate" in text
+  assert sizing.Sizing.from_dict(s.as_dict()).iteration_s == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize("per_video, fixed, expected, compiled", [
     (3, 10, 16, [1, 16, 32]),  # the line predicts 30 -> 16 fits, 32 does not
     (7, 40, 8, [1, 8, 16]),  # predicts 8: fits; 16 compiled to know it does not
