@@ -51,7 +51,7 @@ def main():
         c, split="train", num=args.num, frames=c.data.frames, seed=0, batch=args.num)])
     m = colour.compare(colour.total(colour.counts(generated)),
                        colour.total(colour.counts(real)))
-    print(f"level {c.level}: histogram TV {m['colour/histogram_tv']:.3f}; saturated "
+    print(f"level {c.level}: histogram TV {m['colour/histogram_tv']:.4f}; saturated "
           f"{m['colour/saturated_generated']:.2%} (real {m['colour/saturated_real']:.2%}, "
           f"ratio {m['colour/saturated_ratio']:.2f}); mean colour "
           f"{generated.reshape(-1, 3).mean(0).round(1)} (real "
