@@ -74,7 +74,7 @@ def result_path(results: pathlib.Path, configs: list[str], generation: str, batc
 def compile_one(configs: list[str], one_host: str, batch: int, dtype: str, remat: bool,
                 out: pathlib.Path) -> dict:
   """One compile in this process; writes ``out``."""
-  from hvg_jax import config_lib, sizing, tpu_slices  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
   levels = [config_lib.load_config(REPO / "configs" / f"{name}.py") for name in configs]
   config_lib.check_levels(levels)
   tpu_slice = tpu_slices.parse(one_host)
@@ -161,7 +161,7 @@ def table(args):
   """The Markdown table from --results: each configuration at the largest per-chip batch
   compiled that fits, the slice that gives the global batch of 512 at it, and whether a
   smaller slice would hold it (the next batch up compiled, or predicted)."""
-  from hvg_jax import config_lib, sizing, tpu_slices  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
   results = pathlib.Path(args.results)
   top = GLOBAL_BATCH // 4
   rows = ["| configuration | precision | per-chip batch | slice for batch 512 (chips) | "
@@ -206,11 +206,9 @@ def table(args):
                        f"predicted: {predicted} per chip, "
                        f"{tpu_slices.with_chips(generation, GLOBAL_BATCH // predicted).name} "
                        "(line through the compiled points; not compiled)")
-          seconds, utilisation, roofline = r["estimated_s"], r["estimated_utilisation"], ""
-          if not seconds > 0:  # no time from the cost model (v6e): the roofline's
-            s = sizing.Sizing.from_dict(r)
-            seconds, utilisation, roofline = (s.iteration_s, s.estimated_utilisation,
-                                              " (roofline)")
+          # The cost model's time, else (v6e) the roofline's, as hvg_jax.sizing recorded it.
+          seconds = r.get("iteration_s", r["estimated_s"])
+          roofline = " (roofline)" if r.get("time_source") == "roofline" else ""
           days = r["num_steps"] * seconds / 86400
           target = tpu_slices.with_chips(generation, chips)
           clips = GLOBAL_BATCH * r["d_steps"] / target.hosts / seconds  # a batch per D step
@@ -218,7 +216,7 @@ def table(args):
           rows.append(
               f"| {label} | {precision} | {b} | {name} ({chips}) | "
               f"{r['memory_bytes'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
-              f"{seconds:.3f}{roofline} | {100 * utilisation:.0f}%{roofline} | "
+              f"{seconds:.3f}{roofline} | {100 * r['estimated_utilisation']:.0f}%{roofline} | "
               f"{r['num_steps']:,} | {days:.1f} | {days * 24 * chips:,.0f} | {smaller} | "
               f"{clips:,.0f} | {cores:.1f} of {target.chip.host_vcpus} vCPUs (4-chip host) |")
   print("\n".join(rows))

@@ -138,11 +138,6 @@ class Sizing:
     seconds = self.num_steps * self.iteration_s
     return {"estimated_days": seconds / 86400, "estimated_chip_hours": seconds * chips / 3600}
 
-  @classmethod
-  def from_dict(cls, d: dict) -> "Sizing":
-    """A Sizing from ``as_dict``'s output (a results file)."""
-    return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-
   def as_dict(self) -> dict:
     out = dataclasses.asdict(self)
     out.update(memory=self.memory, memory_bytes=self.memory_bytes, flops=self.flops,
