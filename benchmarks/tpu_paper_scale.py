@@ -74,7 +74,7 @@ def result_path(results: pathlib.Path, configs: list[str], generation: str, batc
 def compile_one(configs: list[str], one_host: str, batch: int, dtype: str, remat: bool,
                 out: pathlib.Path) -> dict:
   """One compile in this process; writes ``out``."""
-  from hvg_jax import config_lib, tpu_slices  # pylint: disable=import-outside-toplevel
+  from hvg_jax import config_lib, sizing, tpu_slices  # pylint: disable=import-outside-toplevel
   levels = [config_lib.load_config(REPO / "configs" / f"{name}.py") for name in configs]
   config_lib.check_levels(levels)
   tpu_slice = tpu_slices.parse(one_host)
