@@ -65,6 +65,18 @@ def host_cores(resolution: int, frames: int, clips_per_s: float) -> float:
 ONE_HOST = {"v5p": "v5p-8", "v4": "v4-8", "v6e": "v6e-4", "v5litepod": "v5litepod-4"}
 
 
+def slices_for(generation: str, chips: int) -> tuple[str, int]:
+  """The slice of ``chips`` chips, or a Multislice of the largest slices where the
+  generation has none that large (v6e: 256 chips), and its hosts."""
+  from hvg_jax import tpu_slices  # pylint: disable=import-outside-toplevel
+  largest = tpu_slices.parse(ONE_HOST[generation]).chip.max_chips
+  if chips <= largest:
+    one = tpu_slices.with_chips(generation, chips)
+    return one.name, one.hosts
+  one = tpu_slices.with_chips(generation, largest)
+  return f"{chips // largest} x {one.name} (Multislice)", chips // largest * one.hosts
+
+
 def result_path(results: pathlib.Path, configs: list[str], generation: str, batch: int,
                 dtype: str, remat: bool) -> pathlib.Path:
   return results / (f"{configs[-1]}_{generation}_b{batch}_{dtype}"
@@ -193,7 +205,7 @@ def table(args):
           b = max(fitting)
           r = found[b]
           chips = GLOBAL_BATCH // b
-          name = tpu_slices.with_chips(generation, chips).name
+          name, hosts = slices_for(generation, chips)
           up = found.get(2 * b)
           if 2 * b > top:
             smaller = "no: the whole batch on one host"
@@ -204,21 +216,20 @@ def table(args):
             predicted = affine_prediction(found, r["hbm_bytes"], top)
             smaller = ("not compiled" if predicted is None else
                        f"predicted: {predicted} per chip, "
-                       f"{tpu_slices.with_chips(generation, GLOBAL_BATCH // predicted).name} "
+                       f"{slices_for(generation, GLOBAL_BATCH // predicted)[0]} "
                        "(line through the compiled points; not compiled)")
           # The cost model's time, else (v6e) the roofline's, as hvg_jax.sizing recorded it.
           seconds = r.get("iteration_s", r["estimated_s"])
           roofline = " (roofline)" if r.get("time_source") == "roofline" else ""
           days = r["num_steps"] * seconds / 86400
-          target = tpu_slices.with_chips(generation, chips)
-          clips = GLOBAL_BATCH * r["d_steps"] / target.hosts / seconds  # a batch per D step
+          clips = GLOBAL_BATCH * r["d_steps"] / hosts / seconds  # a batch per D step
           cores = host_cores(data.resolution, data.frames, clips)
           rows.append(
               f"| {label} | {precision} | {b} | {name} ({chips}) | "
               f"{r['memory_bytes'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
               f"{seconds:.3f}{roofline} | {100 * r['estimated_utilisation']:.0f}%{roofline} | "
               f"{r['num_steps']:,} | {days:.1f} | {days * 24 * chips:,.0f} | {smaller} | "
-              f"{clips:,.0f} | {cores:.1f} of {target.chip.host_vcpus} vCPUs (4-chip host) |")
+              f"{clips:,.0f} | {cores:.1f} of {tpu_slices.parse(ONE_HOST[generation]).chip.host_vcpus} vCPUs (4-chip host) |")
   print("\n".join(rows))
 
 

@@ -202,3 +202,14 @@ def test_nothing_fits_when_one_video_per_chip_does_not(monkeypatch):
       batch_per_chip, per_video=200, fixed=10))
   first = _fake_sizing(8, per_video=200, fixed=10)
   assert sizing.largest_fitting_batch([], 1, None, first, log=lambda _: None) is None
+
+
+def test_the_table_puts_a_batch_larger_than_a_slice_on_a_multislice(tmp_path):
+  """BDD100K level 3 at 1 per chip needs 512 chips; v6e slices stop at 256."""
+  name = "bdd_level3_v6e_b1_bfloat16.json"
+  (tmp_path / name).write_text((REPO / "results" / "tpu_sizing" / name).read_text())
+  out = subprocess.run([PYTHON, str(REPO / "benchmarks" / "tpu_paper_scale.py"), "table",
+                        f"--results={tmp_path}"], capture_output=True, text=True,
+                       env=subprocess_env(), check=True).stdout
+  row, = [line for line in out.splitlines() if line.startswith("| BDD100K level 3")]
+  assert "| 2 x v6e-256 (Multislice) (512) | 11.8 of 31.2 GiB | 0.199 (roofline) |" in row
