@@ -206,6 +206,7 @@ def table(args):
           r = found[b]
           chips = GLOBAL_BATCH // b
           name, hosts = slices_for(generation, chips)
+          chip = tpu_slices.parse(ONE_HOST[generation]).chip
           up = found.get(2 * b)
           if 2 * b > top:
             smaller = "no: the whole batch on one host"
@@ -229,7 +230,7 @@ def table(args):
               f"{r['memory_bytes'] / 2**30:.1f} of {r['hbm_bytes'] / 2**30:.1f} GiB | "
               f"{seconds:.3f}{roofline} | {100 * r['estimated_utilisation']:.0f}%{roofline} | "
               f"{r['num_steps']:,} | {days:.1f} | {days * 24 * chips:,.0f} | {smaller} | "
-              f"{clips:,.0f} | {cores:.1f} of {tpu_slices.parse(ONE_HOST[generation]).chip.host_vcpus} vCPUs (4-chip host) |")
+              f"{clips:,.0f} | {cores:.1f} of {chip.host_vcpus} vCPUs (4-chip host) |")
   print("\n".join(rows))
 
 
