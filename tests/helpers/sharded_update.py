@@ -3,7 +3,7 @@
 Run as a script (XLA_FLAGS must be set before JAX starts). Prints a JSON line with the
 largest relative difference of the whole state after the update (parameters, optimiser
 moments, spectral-norm vectors; G's BatchNorm runs inside the update, so equal parameters
-need global statistics), and of the standing statistics one sharded pass of G accumulates
+need global statistics; one ReLU unit at its kink set aside: state_differences), and of the standing statistics one sharded pass of G accumulates
 (BatchNorm's statistics read directly). Then the same for a level-2 update whose inputs
 come from a frozen level 1 inside the step, and for a chain's standing statistics and
 videos computed with the batch split over the devices.
@@ -16,9 +16,11 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 
 import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
 import json
+from unittest import mock
 
 import jax
 import numpy as np
+import optax
 from flax import nnx
 
 from hvg_jax import config_lib, models, runtime
@@ -29,6 +31,7 @@ from hvg_jax.data import pipeline
 from hvg_jax.layers import SpectralVector, reset_standing_stats, standing_stats_view
 from hvg_jax.train import state as state_lib
 from hvg_jax.train import step as step_lib
+from state_compare import state_differences  # tests/helpers, beside this script
 
 
 def one_update(config, mesh, batch, levels=None):
@@ -89,6 +92,7 @@ def standing_stats(config, graphdef, state, mesh, z, labels):
   return jax.device_get(accumulate(gs, jax.device_put(z, split), jax.device_put(labels, split)))
 
 
+ADAM = optax.adam
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 
 
@@ -127,16 +131,25 @@ def main():
   config2 = config_lib.load_config(os.path.join(CONFIGS, "demo_level2.py"), "runlocal")
   config2.train.batch_size = 16
   batch2 = generic(pipeline.level_dataset(config2, pipeline.get_source(config2))[0])
-  _, level2_state8 = one_update(config2, mesh8, batch2, levels[:1])
-  _, level2_state1 = one_update(config2, mesh1, batch2, levels[:1])
+  # Adam at learning rate 0 (configs must have > 0): each of the update's gradients (D's two,
+  # G's; Adam's moments hold them) is taken at the same parameters on both meshes, so a ReLU
+  # unit at its kink moves one channel of one layer's gradient, not every later step's
+  # (state_differences). Level 1's update above checks that the parameters move alike.
+  with mock.patch.object(optax, "adam", lambda _, *betas: ADAM(0.0, *betas)):
+    _, level2_state8 = one_update(config2, mesh8, batch2, levels[:1])
+    _, level2_state1 = one_update(config2, mesh1, batch2, levels[:1])
   chain8, chain1 = chain_outputs(levels, mesh8), chain_outputs(levels, None)
+  level2_err, level2_set_aside = state_differences(level2_state8, level2_state1)
+  state_err, state_set_aside = state_differences(state8, state1)
   print(json.dumps({
-      "level2_state_rel_err": max(relative_differences(level2_state8, level2_state1)),
+      "level2_state_rel_err": level2_err,
+      "level2_flipped_units": level2_set_aside,
       "chain_stats_rel_err": max(relative_differences(chain8[0], chain1[0])),
       "chain_videos_max_err": max(float(np.abs(a - b).max())
                                   for a, b in zip(chain8[1], chain1[1])),
       "devices": jax.device_count(),
-      "state_rel_err": max(relative_differences(state8, state1)),
+      "state_rel_err": state_err,
+      "flipped_units": state_set_aside,
       "param_change": min(relative_differences(params(state1), params(jax.device_get(initial)))),
       "bn_stats_rel_err": max(relative_differences(stats8, stats1)),
       "bn_stats_leaves": len(jax.tree.leaves(stats8)),
