@@ -54,6 +54,8 @@ def main():
   parser.add_argument("--data", default="", help="dir:num_classes,...")
   parser.add_argument("--trained", default="", help="chain workdir,...")
   args = parser.parse_args()
+  if not (args.data or args.trained):
+    parser.error("name what to split: --data=<dir>:<num_classes>,... and/or --trained=<workdir>")
   mesh = runtime.make_mesh()
   for workdir in filter(None, args.trained.split(",")):
     levels = chain_levels.load(workdir)

@@ -93,7 +93,6 @@ def standing_stats(config, graphdef, state, mesh, z, labels):
   return jax.device_get(accumulate(gs, jax.device_put(z, split), jax.device_put(labels, split)))
 
 
-ADAM = optax.adam
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 
 
@@ -137,7 +136,7 @@ def main():
   # parameters on both meshes, so a ReLU unit at its kink moves one channel of one layer's
   # gradient, not every later step's (state_differences). Level 1's update above checks,
   # with nothing set aside, that the parameters move alike.
-  with mock.patch.object(optax, "adam", lambda _, *betas: ADAM(0.0, *betas)):
+  with mock.patch.object(optax, "adam", lambda _, *betas, adam=optax.adam: adam(0.0, *betas)):
     _, level2_state8 = one_update(config2, mesh8, batch2, levels[:1])
     _, level2_state1 = one_update(config2, mesh1, batch2, levels[:1])
   chain8, chain1 = chain_outputs(levels, mesh8), chain_outputs(levels, None)
