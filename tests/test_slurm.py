@@ -71,7 +71,13 @@ def test_slurm_job_trains_checkpoints_at_the_limit_requeues_and_resumes(tmp_path
     assert len(stopped) == 2 and stopped[0] == stopped[1], text()[-3000:]
     step = int(stopped[0])
     assert (workdir / "checkpoints" / str(step)).is_dir()
-    assert cluster.job(job)["JobState"] in ("PENDING", "REQUEUED", "RUNNING")
+    # Requeued: the job shows COMPLETING while the first run's processes end (seconds, longer
+    # on a busy machine), then PENDING until it starts again; it must not end.
+    def requeued():
+      job_state = cluster.job(job)["JobState"]
+      assert job_state in ("COMPLETING", "PENDING", "REQUEUED", "RUNNING"), state()
+      return job_state != "COMPLETING"
+    _wait("the first run's processes to end", requeued, 120, log, state)
 
     # SLURM holds a requeued job for two minutes; start it in 30 s. (Released at once, it
     # can reach slurmd while slurmd still remembers killing the first run's step, and is
