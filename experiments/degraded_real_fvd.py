@@ -11,6 +11,7 @@ trained chain's shortfalls its FVD measures.
 import argparse
 import pathlib
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -52,8 +53,8 @@ def main():
   chain = config_lib.load_config(args.chain_config)
   chain.data.update(dir=str(pathlib.Path(data_dir).expanduser()), num_classes=int(classes))
   top = config_lib.chain_levels(chain)[-1]
-  top_level = type("Top", (), {"config": top})
-  s = evaluation.fit_to_data(hierarchy.eval_settings(chain, top_level, metrics="fvd"), top)
+  s = evaluation.fit_to_data(hierarchy.eval_settings(chain, types.SimpleNamespace(config=top),
+                                                     metrics="fvd"), top)
   ev = evaluation.Evaluator(s, mesh=runtime.make_mesh(), progress=False)
   real = ev.real(top)["i3d"]["logits"]
   clips = np.concatenate([c for c, _ in real_data.clips(
