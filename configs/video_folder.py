@@ -2,7 +2,7 @@ r"""Your own videos: the demo's 2-level chain on any folder of video files.
 
 Level 1 makes 8/16x16 videos (every second frame), level 2 upsamples them to 16/32x32 on
 4-frame windows: the demo's sizes (configs/demo_level*.py, whose fields this takes), in
-3600 + 1600 steps, about 80 minutes on 2 CPU cores. Unconditional; --config.data.num_classes=N
+3600 + 1600 steps, 77 min 20 s on 2 CPU cores. Unconditional; --config.data.num_classes=N
 with prepare_data's --class_from_folder for a class per first sub-folder. Two commands:
 
   python -m hvg_jax.prepare_data --config=configs/video_folder.py \
