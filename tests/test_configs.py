@@ -209,6 +209,8 @@ def _broken(mutate, name="kinetics_level2"):
     ("config.model.window", lambda c: setattr(c.model, "window", 4), "kinetics_level1"),
     ("config.data.resolution", lambda c: setattr(c.data, "resolution", 100), "bdd_level1"),
     ("config.model.matching", lambda c: setattr(c.model, "matching", True), "bdd_level1"),
+    ("config.model.g.input_skip", lambda c: setattr(c.model.g, "input_skip", True),
+     "bdd_level1"),
     ("config.model.dtype", lambda c: setattr(c.model, "dtype", "float16"), "bdd_level1"),
     ("config.model.d.temporal_3d_blocks",
      lambda c: setattr(c.model.d, "temporal_3d_blocks", 9), "bdd_level1"),

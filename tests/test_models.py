@@ -64,6 +64,23 @@ def test_upsampler_output_depends_on_its_input_only_through_residuals(rng):
   np.testing.assert_array_equal(input_grad(), 0.0)
 
 
+def test_upsampler_input_skip_adds_the_upscaled_input_to_the_output(rng):
+  """config model.g.input_skip: with the head's features zeroed (its BatchNorm's scale and
+  bias), the output is x^{l-1} stretched in time and upscaled bilinearly; without it, the
+  papers' upsampler then outputs zero."""
+  z = rng.normal(size=(2, 4)).astype(np.float32)
+  low = rng.uniform(-0.9, 0.9, size=(2, 6, 8, 8, 3)).astype(np.float32)
+  expected = jax.image.resize(jnp.repeat(low, 2, axis=1), (2, 12, 16, 16, 3), "bilinear")
+  outputs = {}
+  for skip in (True, False):
+    g = _batch_statistics_mode(_upsampler(input_skip=skip))
+    for p in (g.head.bn.scale, g.head.bn.bias):
+      p.set_value(jnp.zeros_like(p[...]))
+    outputs[skip] = np.asarray(g(z, low))
+  np.testing.assert_allclose(outputs[True], expected, atol=1e-5)
+  np.testing.assert_array_equal(outputs[False], 0.0)
+
+
 def test_upsampler_rejects_an_input_of_the_wrong_size(rng):
   g = _upsampler()
   with pytest.raises(ValueError, match="low-resolution input must be"):

@@ -60,6 +60,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.g.embed_dim = 128
   c.model.g.keep_unit = "last"  # level 1: the unit that does not upsample (HVG: last)
   c.model.g.scan_unroll = 1  # ConvGRU timesteps per scan iteration (speed vs compile time)
+  # Upsampling levels: add x^{l-1}, upscaled bilinearly, to the output (before the tanh),
+  # so G makes only the detail. The papers never upscale x^{l-1} into the output (False).
+  c.model.g.input_skip = False
   c.model.d = ml_collections.ConfigDict()
   c.model.d.ch = 128
   c.model.d.mults = (2, 4, 8, 16, 16)

@@ -104,6 +104,9 @@ def _validate(c: ml_collections.ConfigDict):
   check(min(m.g.mults) >= 1, f"config.model.g.mults: must all be >= 1, got {m.g.mults}")
   check(m.g.scan_unroll >= 1,
          f"config.model.g.scan_unroll: must be >= 1, got {m.g.scan_unroll}")
+  check(upsampling or not m.g.input_skip,
+         "config.model.g.input_skip: level 1 has no input to add to its output; set it "
+         "False")
   if not upsampling:
     check(m.g.keep_unit in ("first", "last"),
            f"config.model.g.keep_unit: 'first' or 'last', got {m.g.keep_unit!r}")

@@ -52,7 +52,8 @@ def build_generator(config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     generator = Level1Generator(keep_unit=g.keep_unit, scan_unroll=g.scan_unroll, **common)
   else:
     generator = UpsamplingGenerator(input_resolution=shapes.input_resolution,
-                                    time_factor=shapes.time_factor, **common)
+                                    time_factor=shapes.time_factor,
+                                    input_skip=g.input_skip, **common)
   return generator
 
 

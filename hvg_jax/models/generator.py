@@ -51,8 +51,10 @@ class RGBHead(nnx.Module):
     self.bn = FrameBatchNorm(features, num_frames=num_frames, dtype=dtype, rngs=rngs)
     self.conv = SNConv(features, 3, (3, 3), dtype=dtype, rngs=rngs)
 
-  def __call__(self, x):
-    return jnp.tanh(self.conv(jax.nn.relu(self.bn(x))).astype(jnp.float32))
+  def __call__(self, x, offset=None):
+    """``offset``: added before the tanh (an upsampler's upscaled input, in its units)."""
+    y = self.conv(jax.nn.relu(self.bn(x))).astype(jnp.float32)
+    return jnp.tanh(y if offset is None else y + offset)
 
 
 class Level1Unit(nnx.Module):

@@ -5,11 +5,15 @@ level-1 one with each ConvGRU replaced by a separable-3D ResNet block, so it run
 parallel over time and is convolutional in time: trained on short windows, it applies to
 whole videos. After every block whose spatial size is at most x^{l-1}'s, a residual is
 added: the stretched x^{l-1}, nearest-downsampled to the block's size, through a 1x1 conv.
-Larger blocks get none, so the low-resolution video is never upscaled into the output.
+Larger blocks get none, so the low-resolution video is never upscaled into the output,
+unless ``input_skip`` (a departure, config model.g.input_skip): then the stretched x^{l-1},
+upscaled bilinearly, is added to the head's output before its tanh (as artanh of it), and
+G's trunk makes only the detail.
 """
 
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -17,6 +21,10 @@ from hvg_jax import video_ops
 from hvg_jax.layers import GBlock, SNConv, remat
 from hvg_jax.models.generator import LatentStem, RGBHead
 from hvg_jax.resolution import generator_upsampling
+
+# input_skip: |x^{l-1}| is clipped below 1 before artanh (2.6 at 0.99: saturated pixels
+# stay reachable from the head's output without infinities).
+INPUT_SKIP_LIMIT = 0.99
 
 
 class UpsamplingUnit(nnx.Module):
@@ -57,14 +65,15 @@ class UpsamplingGenerator(nnx.Module):
 
   ``num_frames`` is the training output length (it sizes the standing BatchNorm
   statistics); a call takes an input of any length. ``remat``: recompute each unit's
-  activations in the backward pass (config model.remat).
+  activations in the backward pass (config model.remat). ``input_skip``: see the module.
   """
 
   def __init__(self, *, resolution: int, input_resolution: int, time_factor: int,
                num_frames: int, ch: int, mults: Sequence[int], z_dim: int = 128,
                num_classes: int = 0, embed_dim: int = 128, remat: bool = False,
-               dtype=jnp.float32, rngs: nnx.Rngs):
+               input_skip: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
     self.remat = remat
+    self.input_skip = input_skip
     self.resolution = resolution
     self.input_resolution = input_resolution
     self.time_factor = time_factor
@@ -92,4 +101,9 @@ class UpsamplingGenerator(nnx.Module):
     cond, h = self.stem(z, labels, video_low.shape[1])
     for unit in self.units:
       h = remat.call(unit, h, cond, video_low, enabled=self.remat)
-    return self.head(h)
+    offset = None
+    if self.input_skip:
+      up = jax.image.resize(video_low.astype(jnp.float32),
+                            h.shape[:-1] + (3,), "bilinear")
+      offset = jnp.arctanh(jnp.clip(up, -INPUT_SKIP_LIMIT, INPUT_SKIP_LIMIT))
+    return self.head(h, offset)
