@@ -61,9 +61,11 @@ def _normalise(value):
 
 
 def config_differences(saved: dict, config: ml_collections.ConfigDict) -> dict:
-  """{field: (saved value, current value)} for every field that differs."""
+  """{field: (saved value, current value)} for every field that differs; a field added
+  since ``saved`` was written counts at its default (config_lib.from_saved)."""
   current = parameter_overview.flatten_dict(config.to_dict(), delimiter=".")
-  saved = parameter_overview.flatten_dict(saved, delimiter=".")
+  saved = parameter_overview.flatten_dict(config_lib.from_saved(saved).to_dict(),
+                                          delimiter=".")
   return {k: (saved.get(k), current.get(k)) for k in sorted(set(saved) | set(current))
           if _normalise(saved.get(k)) != _normalise(current.get(k))}
 

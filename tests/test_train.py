@@ -15,7 +15,7 @@ from flax import nnx
 from conftest import CONFIG_DIR, PYTHON, REPO, subprocess_env
 from hvg_jax import config_lib, runtime
 from hvg_jax import level as level_lib
-from hvg_jax.checkpoints import Checkpoints
+from hvg_jax.checkpoints import Checkpoints, config_differences
 from hvg_jax.config_lib import validation
 from hvg_jax.data import pipeline
 from hvg_jax.layers import sampling_view
@@ -208,6 +208,17 @@ def test_resume_continues_exactly(two_step_copy, tmp_path, caplog):
   for a, b in zip(_leaves(resumed), _leaves(straight)):
     np.testing.assert_array_equal(a, b)
   assert Checkpoints(workdir, config).latest_step() == 4
+
+
+def test_a_field_added_since_a_checkpoint_was_saved_counts_at_its_default():
+  """A checkpoint written before a config field existed (model.g.input_skip) resumes with
+  today's configs: the missing field is its default, not a change of model."""
+  config = config_lib.load_config(str(CONFIG_DIR / "demo_level2.py"), "runlocal")
+  saved = config.to_dict()
+  del saved["model"]["g"]["input_skip"]
+  assert config_differences(saved, config) == {}
+  config.model.g.input_skip = True
+  assert config_differences(saved, config) == {"model.g.input_skip": (False, True)}
 
 
 @pytest.mark.slow
