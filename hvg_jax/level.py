@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 
 import jax
 import ml_collections
@@ -299,6 +300,21 @@ def export_args(levels: list[FrozenLevel], step: int | None = None) -> ocp.args.
                             configs=ocp.args.JsonSave(configs))
 
 
+def _join(thread: threading.Thread, timeout: float):
+  """Waits up to ``timeout`` s for ``thread`` to end, also one that threading.enumerate()
+  lists between its start() and its running, which Thread.join refuses. (Thread's own
+  join: Orbax's raises the errors of its writes.)"""
+  deadline = time.monotonic() + timeout
+  while True:
+    try:
+      threading.Thread.join(thread, timeout=max(0.0, deadline - time.monotonic()))
+      return
+    except RuntimeError:  # "cannot join thread before it is started"
+      if time.monotonic() >= deadline:
+        return
+      time.sleep(0.01)
+
+
 def write_export(path, levels: list[FrozenLevel], step: int | None = None,
                  overwrite: bool = False):
   """One Orbax checkpoint of every level's generator, statistics and config."""
@@ -312,7 +328,7 @@ def write_export(path, levels: list[FrozenLevel], step: int | None = None,
     if not files.is_io_error(e):
       raise
     for thread in set(threading.enumerate()) - before:  # Orbax's other writes, failing too
-      threading.Thread.join(thread, timeout=60)  # (Orbax's own join raises their errors)
+      _join(thread, timeout=60)
     if jax.process_index() == 0:  # Orbax writes a temporary directory, renamed when whole
       for partial in path.parent.glob(f"{path.name}.orbax-checkpoint-tmp*"):
         partial.rmtree(missing_ok=True)

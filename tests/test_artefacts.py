@@ -5,6 +5,8 @@ silently wrong generator; files written through hvg_jax.files are whole or absen
 import json
 import resource
 import shutil
+import threading
+import time
 
 import jax
 import numpy as np
@@ -115,6 +117,15 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_
   with files.atomic(path, "w") as f:  # what fits is written whole
     f.write("new")
   assert path.read_text() == "new"
+
+
+def test_a_failed_export_waits_for_a_write_thread_that_has_not_started_running():
+  """After a failed save, write_export waits for Orbax's other writes; one can be listed by
+  threading.enumerate() before it runs, which Thread.join refuses (a CI failure)."""
+  thread = threading.Thread(target=time.sleep, args=(0.2,))
+  threading.Timer(0.1, thread.start).start()
+  level_lib._join(thread, timeout=30)  # pylint: disable=protected-access
+  assert thread.ident is not None and not thread.is_alive()
 
 
 def test_an_export_on_a_full_disk_is_one_error_and_leaves_nothing(tmp_path, file_size_limit):
