@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import hierarchy  # pylint: disable=wrong-import-position
 import untrained_fvd  # pylint: disable=wrong-import-position
 from hvg_jax import config_lib, runtime, video_io, video_ops  # pylint: disable=wrong-import-position
+from hvg_jax import level as level_lib  # pylint: disable=wrong-import-position
 from hvg_jax.chain import generate as gen  # pylint: disable=wrong-import-position
 from hvg_jax.chain import levels as chain_levels  # pylint: disable=wrong-import-position
 from hvg_jax.chain.sampler import ChainSampler, level_lengths  # pylint: disable=wrong-import-position
@@ -60,11 +61,19 @@ def level1_view(clips: np.ndarray, top) -> np.ndarray:
   return brought_back(low_view(clips, top), top)
 
 
-def trained_parts(workdir: str, clips: np.ndarray, labels: np.ndarray, batch: int, top):
-  """{name: uint8 videos} of a trained 2-level chain's parts (see the module's doc)."""
-  levels = chain_levels.load(workdir)
+def load_trained(workdir: str):
+  """A trained 2-level chain's levels, or one line saying why not."""
+  try:
+    levels = chain_levels.load(workdir)
+  except level_lib.ChainError as e:
+    raise SystemExit(f"--trained: {e}") from None
   if len(levels) != 2:
     raise SystemExit(f"--trained={workdir}: a chain of {len(levels)} levels; this splits 2")
+  return levels
+
+
+def trained_parts(levels, clips: np.ndarray, labels: np.ndarray, batch: int, top):
+  """{name: uint8 videos} of a trained 2-level chain's parts (see the module's doc)."""
   sampler = ChainSampler(levels, mesh=runtime.make_mesh(), progress=False)
   s = levels[-1].config.sample
   stats = sampler.standing_statistics(level_lengths(levels, clips.shape[1]),
@@ -110,6 +119,9 @@ def main():
   parser.add_argument("--output", default="", help="with --trained: a PNG of level 2 on "
                       "real clips' level-1 view")
   args = parser.parse_args()
+  if (args.trained_only or args.output) and not args.trained:
+    parser.error("--trained_only and --output need --trained=<a trained chain's workdir>")
+  levels = load_trained(args.trained) if args.trained else None  # before the long work
   data_dir, _, classes = args.data.rpartition(":")
   chain = config_lib.load_config(args.chain_config)
   chain.data.update(dir=str(pathlib.Path(data_dir).expanduser()), num_classes=int(classes))
@@ -136,7 +148,7 @@ def main():
   if args.trained_only:
     variants = {k: v for k, v in variants.items() if k.startswith(("real", "level 1's"))}
   if args.trained:
-    parts = trained_parts(args.trained, clips, labels, s.batch, top)
+    parts = trained_parts(levels, clips, labels, s.batch, top)
     variants.update({f"{args.trained}: {k}": v for k, v in parts.items()})
     if args.output:
       picture(args.output, [clips, view, parts["its level 2 on the real clips' level-1 view"]])
