@@ -43,9 +43,10 @@ def get_config(arg=None):
   # (about 1.5 minutes on 2 CPU cores, as the demo's), grounding and colour.
   if not c.levels.level1.runlocal:
     c.eval.update(num_clips=48, clip_frames=16)
-    # Twelve times the demo's level-1 steps, sixteen times its level-2: at 3600 + 1600 the
-    # clips' colour histograms are met (TV 0.076/0.068) but FVD is 1.36x below an untrained
-    # chain's; 7200 + 4800 1.85x, 7200 + 6400 2.09x (RESULTS.md, "Real clips on a CPU").
+    # Twelve times the demo's level-1 steps, sixteen times its level-2: 3600 + 1600 meets
+    # the clips' colour histograms (TV 0.076/0.068) but FVD only 1.22x below an untrained
+    # chain's (1.36x with level 2 on the real view); 7200 + 4800 1.85x, 7200 + 6400 2.09x
+    # (RESULTS.md, "Real clips on a CPU").
     c.levels.level1.train.num_steps = 7200
     c.levels.level2.train.num_steps = 6400
   return c
