@@ -2,9 +2,9 @@ r"""Your own videos: the demo's 2-level chain on any folder of video files.
 
 Level 1 makes 8/16x16 videos (every second frame), level 2 upsamples them to 16/32x32 on
 4-frame windows: the demo's sizes (configs/demo_level*.py, whose fields this takes), in
-7200 + 6400 steps, level 2 on the real clips' level-1 view (about 2 h 45 min on 2 CPU cores;
-README). Unconditional; --config.data.num_classes=N with prepare_data's --class_from_folder
-for a class per first sub-folder. Two commands:
+7200 + 6400 steps, level 2 on the real clips' level-1 view (2 h 38 min on 2 CPU cores,
+measured; README). Unconditional; --config.data.num_classes=N with prepare_data's
+--class_from_folder for a class per first sub-folder. Two commands:
 
   python -m hvg_jax.prepare_data --config=configs/video_folder.py \
       --manual_dir=~/videos --data_dir=~/hvg_data
